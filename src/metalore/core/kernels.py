@@ -1,0 +1,574 @@
+"""The compiled simulation core: episode start and one step, for one environment of a batch.
+
+``init_envs`` and ``step_envs`` take the fields of ``Params``, ``State`` and ``StepOutput``
+(see ``core.state``) as positional arguments in declaration order and loop over the batch;
+the ``*_parallel`` twins do the same with ``prange`` for large batches. All dynamics live in
+``_init_one`` and ``_step_one``; every caller (single env, vector env, PettingZoo, RLlib)
+goes through them. Step order and semantics follow MODEL.md §2; choices the spec leaves
+open are marked DECISION and documented in docs/model.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from metalore.core.channel import path_loss_db, snr_linear
+from metalore.core.rng import MOBILITY, PLACEMENT, TRAFFIC, poisson_at_least_one, seed_streams, uniform
+from metalore.core.state import (
+    DONE_COMPUTE,
+    DONE_JOBS,
+    DONE_MBIT,
+    DROP_MEC_COMPUTE,
+    DROP_MEC_JOBS,
+    DROP_MEC_MBIT,
+    DROP_UL_COMPUTE,
+    DROP_UL_JOBS,
+    DROP_UL_MBIT,
+    DROPPED_MEC,
+    DROPPED_UPLINK,
+    GEN_COMPUTE,
+    GEN_JOBS,
+    GEN_MBIT,
+    JOB_COMPUTE,
+    JOB_DATA,
+    JOB_DEVICE,
+    JOB_SENSOR,
+    JOB_SENSOR_UPDATE_T,
+    JOB_T_GEN,
+    LOG_COMPUTE,
+    LOG_DATA,
+    LOG_DEVICE,
+    LOG_DROPPED,
+    LOG_KIND,
+    LOG_SENSOR,
+    LOG_SENSOR_UPDATE_T,
+    LOG_T_DONE,
+    LOG_T_GEN,
+    LOG_T_START,
+    LOG_T_TX,
+    PROC_COMPUTE,
+    PROPORTIONAL_FAIR,
+    RANDOM_WAYPOINT,
+    ROUND_ROBIN,
+    S_AORI_MAX,
+    S_AORI_SUM,
+    S_AOSI_MAX,
+    S_AOSI_SUM,
+    S_LATE,
+    S_REWARD,
+    S_TWIN_AGE_COUNT,
+    S_TWIN_AGE_MAX,
+    S_TWIN_AGE_SUM,
+    S_TWIN_EMPTY,
+    S_UE_DONE,
+    SENSOR,
+    SENT_JOBS,
+    SENT_MBIT,
+    TX_MBIT,
+    UE,
+)
+
+# Remainders below this are "done": keeps float round-off from leaving a job one step longer.
+EPS = 1e-9
+# Sensor placement: attempts per sensor, and restarts of the whole placement, before giving up.
+PLACEMENT_ATTEMPTS = 2000
+PLACEMENT_RESTARTS = 5
+# Return codes of _init_one.
+INIT_OK, INIT_PLACEMENT_FAILED = 0, 1
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@nb.njit(cache=True, inline="always")
+def _log_set(log_jid, log_rec, b, jid, field, value):
+    """Write one field of job ``jid``'s log record, if logging is on and the row is still its own."""
+    cap = log_jid.shape[1]
+    if cap > 0:
+        row = jid % cap
+        if log_jid[b, row] == jid:
+            log_rec[b, row, field] = value
+
+
+@nb.njit(cache=True)
+def _build_sensor_grid(pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items):
+    """Counting-sort the sensors of one environment into grid cells (for nearest-sensor queries)."""
+    n = grid_items.shape[0]
+    grid_start[:] = 0
+    for i in range(n):
+        cell = _cell_of(pos_m[num_ues + i, 0], pos_m[num_ues + i, 1], grid_cell_m, grid_nx, grid_ny)
+        grid_start[cell + 1] += 1
+    for c in range(grid_nx * grid_ny):
+        grid_start[c + 1] += grid_start[c]
+    fill = grid_start[:-1].copy()
+    for i in range(n):
+        cell = _cell_of(pos_m[num_ues + i, 0], pos_m[num_ues + i, 1], grid_cell_m, grid_nx, grid_ny)
+        grid_items[fill[cell]] = i
+        fill[cell] += 1
+
+
+@nb.njit(cache=True, inline="always")
+def _cell_of(x, y, cell_m, nx, ny):
+    cx = min(max(int(x / cell_m), 0), nx - 1)
+    cy = min(max(int(y / cell_m), 0), ny - 1)
+    return cy * nx + cx
+
+
+@nb.njit(cache=True)
+def nearest_sensor(x, y, sensor_pos, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items):
+    """Id of the sensor closest to (x, y), lowest id on ties; -1 if there are no sensors.
+
+    Searches grid rings outward and stops once no unvisited cell can hold a closer (or equally
+    close, lower-id) sensor: expected O(1) per query instead of O(N).
+    """
+    if grid_items.shape[0] == 0:
+        return -1
+    cx = min(max(int(x / grid_cell_m), 0), grid_nx - 1)
+    cy = min(max(int(y / grid_cell_m), 0), grid_ny - 1)
+    best, best_d2 = -1, np.inf
+    for r in range(max(grid_nx, grid_ny) + 1):
+        for j in range(cy - r, cy + r + 1):
+            if j < 0 or j >= grid_ny:
+                continue
+            step = 1 if abs(j - cy) == r else 2 * r  # inner rows: only the ring's two ends
+            i = cx - r
+            while i <= cx + r:
+                if 0 <= i < grid_nx:
+                    c = j * grid_nx + i
+                    for k in range(grid_start[c], grid_start[c + 1]):
+                        s = grid_items[k]
+                        dx = sensor_pos[s, 0] - x
+                        dy = sensor_pos[s, 1] - y
+                        d2 = dx * dx + dy * dy
+                        if d2 < best_d2 or (d2 == best_d2 and s < best):
+                            best, best_d2 = s, d2
+                i += max(step, 1)
+        # Every cell outside ring r is at least r cells away from the query point.
+        if best >= 0 and best_d2 < (r * grid_cell_m) ** 2:
+            break
+    return best
+
+
+@nb.njit(cache=True)
+def _place_sensors(rng_s, pos_m, num_ues, bs_pos_m, area_w, area_h, r_min, r_max, sep):
+    """Place sensors uniformly (by area) in their BS's annulus, >= sep apart; False if infeasible."""
+    n = pos_m.shape[0] - num_ues
+    m = bs_pos_m.shape[0]
+    for _restart in range(PLACEMENT_RESTARTS):
+        placed = 0
+        for i in range(n):
+            home = i % m
+            ok = False
+            for _attempt in range(PLACEMENT_ATTEMPTS):
+                radius = math.sqrt(uniform(rng_s) * (r_max * r_max - r_min * r_min) + r_min * r_min)
+                angle = 2.0 * math.pi * uniform(rng_s)
+                x = bs_pos_m[home, 0] + radius * math.cos(angle)
+                y = bs_pos_m[home, 1] + radius * math.sin(angle)
+                if x < 0.0 or x > area_w or y < 0.0 or y > area_h:
+                    continue
+                ok = True
+                for j in range(i):
+                    dx = pos_m[num_ues + j, 0] - x
+                    dy = pos_m[num_ues + j, 1] - y
+                    if dx * dx + dy * dy < sep * sep:
+                        ok = False
+                        break
+                if ok:
+                    pos_m[num_ues + i, 0] = x
+                    pos_m[num_ues + i, 1] = y
+                    placed += 1
+                    break
+            if not ok:
+                break
+        if placed == n:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- episode start
+
+
+@nb.njit(cache=True)
+def _init_one(
+    b,
+    seed,
+    # Params
+    steps, dt_s, area_w_m, area_h_m, num_ues, bs_pos_m, bs_bandwidth_hz, bs_frequency_mhz, bs_tx_power_dbm,
+    bs_height_m, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
+    dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
+    place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
+    sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
+    late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
+    # State
+    t, seeds, rng, pos_m, waypoint_m, dq_rem_mbit, dq_job, dq_jid, dq_head, dq_len, bq_rem, bq_job, bq_jid,
+    bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
+    grid_items, log_jid, log_rec,
+):  # fmt: skip
+    """Start a new episode of environment ``b`` from ``seed``: positions, streams, empty queues."""
+    seeds[b] = seed
+    seed_streams(rng[b], seed)
+    t[b] = 0
+    dq_head[b] = 0
+    dq_len[b] = 0
+    bq_head[b] = 0
+    bq_len[b] = 0
+    twin[b] = -1
+    rr_next[b] = 0
+    pf_avg_mbps[b] = 0.0
+    next_jid[b] = 0
+    totals[b] = 0.0
+    stats[b] = 0.0
+    aori_hist[b] = 0
+    aosi_hist[b] = 0
+    log_jid[b] = -1
+    placement = rng[b, PLACEMENT]
+    for k in range(num_ues):
+        if ue_pinned:
+            pos_m[b, k, 0] = ue_pos_m[k, 0]
+            pos_m[b, k, 1] = ue_pos_m[k, 1]
+        else:
+            pos_m[b, k, 0] = uniform(placement) * area_w_m
+            pos_m[b, k, 1] = uniform(placement) * area_h_m
+        waypoint_m[b, k, 0] = uniform(placement) * area_w_m
+        waypoint_m[b, k, 1] = uniform(placement) * area_h_m
+    if sensor_pinned:
+        for i in range(sensor_pos_m.shape[0]):
+            pos_m[b, num_ues + i, 0] = sensor_pos_m[i, 0]
+            pos_m[b, num_ues + i, 1] = sensor_pos_m[i, 1]
+    elif not _place_sensors(
+        placement, pos_m[b], num_ues, bs_pos_m, area_w_m, area_h_m, place_min_m, place_max_m, place_sep_m
+    ):
+        return INIT_PLACEMENT_FAILED
+    _build_sensor_grid(pos_m[b], num_ues, grid_cell_m, grid_nx, grid_ny, grid_start[b], grid_items[b])
+    return INIT_OK
+
+
+# --------------------------------------------------------------------------- one step
+
+
+@nb.njit(cache=True, inline="always")
+def _enqueue_generated(
+    b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq_rem_mbit, dq_job, dq_jid, dq_head, dq_len,
+    next_jid, totals, step_counts, log_jid, log_rec,
+):  # fmt: skip
+    """Append a new job to device ``d``'s uplink FIFO, or count it dropped if the FIFO is full."""
+    jid = next_jid[b]
+    next_jid[b] += 1
+    cap = log_jid.shape[1]
+    if cap > 0:  # the row of the oldest job gives way (oldest first)
+        row = jid % cap
+        log_jid[b, row] = jid
+        log_rec[b, row, LOG_KIND] = kind
+        log_rec[b, row, LOG_DEVICE] = d
+        log_rec[b, row, LOG_SENSOR] = sensor
+        log_rec[b, row, LOG_DATA] = data
+        log_rec[b, row, LOG_COMPUTE] = compute
+        log_rec[b, row, LOG_T_GEN] = tnow
+        log_rec[b, row, LOG_T_TX] = -1
+        log_rec[b, row, LOG_T_START] = -1
+        log_rec[b, row, LOG_T_DONE] = -1
+        log_rec[b, row, LOG_SENSOR_UPDATE_T] = tnow if kind == SENSOR else -1
+        log_rec[b, row, LOG_DROPPED] = 0
+    for arr in (totals, step_counts):
+        arr[b, kind, GEN_JOBS] += 1.0
+        arr[b, kind, GEN_MBIT] += data
+        arr[b, kind, GEN_COMPUTE] += compute
+    if dq_len[b, d] >= dev_queue_capacity[d]:
+        for arr in (totals, step_counts):
+            arr[b, kind, DROP_UL_JOBS] += 1.0
+            arr[b, kind, DROP_UL_MBIT] += data
+            arr[b, kind, DROP_UL_COMPUTE] += compute
+        _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_UPLINK)
+        return
+    slot = (dq_head[b, d] + dq_len[b, d]) % dq_rem_mbit.shape[2]
+    dq_rem_mbit[b, d, slot] = data
+    dq_job[b, d, slot, JOB_DATA] = data
+    dq_job[b, d, slot, JOB_COMPUTE] = compute
+    dq_job[b, d, slot, JOB_T_GEN] = tnow
+    dq_job[b, d, slot, JOB_SENSOR] = sensor
+    dq_jid[b, d, slot] = jid
+    dq_len[b, d] += 1
+
+
+@nb.njit(cache=True)
+def _step_one(
+    b,
+    action,
+    # Params
+    steps, dt_s, area_w_m, area_h_m, num_ues, bs_pos_m, bs_bandwidth_hz, bs_frequency_mhz, bs_tx_power_dbm,
+    bs_height_m, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
+    dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
+    place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
+    sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
+    late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
+    # State
+    t, seeds, rng, pos_m, waypoint_m, dq_rem_mbit, dq_job, dq_jid, dq_head, dq_len, bq_rem, bq_job, bq_jid,
+    bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
+    grid_items, log_jid, log_rec,
+    # StepOutput
+    reward, step_counts, done_n, done_aori, done_aosi, assoc, snr, bandwidth_hz,
+):  # fmt: skip
+    """Advance environment ``b`` by one step under ``action[b]`` (MODEL.md §2, steps 1-8)."""
+    tnow = t[b]
+    m_bs = bs_pos_m.shape[0]
+    n_dev = pos_m.shape[1]
+    q_dev = dq_rem_mbit.shape[2]
+    q_bs = bq_rem.shape[3]
+    n_hist = aori_hist.shape[1]
+    step_counts[b] = 0.0
+    done_n[b] = 0
+    r = 0.0
+
+    # 1. Association: strongest received power; below the SNR threshold -> unconnected.
+    for d in range(n_dev):
+        best_m, best_snr = -1, -1.0
+        for m in range(m_bs):
+            dx = pos_m[b, d, 0] - bs_pos_m[m, 0]
+            dy = pos_m[b, d, 1] - bs_pos_m[m, 1]
+            loss = path_loss_db(
+                channel_model, math.sqrt(dx * dx + dy * dy), bs_frequency_mhz[m], bs_height_m[m], dev_height_m[d], los
+            )
+            s = snr_linear(bs_tx_power_dbm[m], loss, dev_noise_w[d])
+            if s > best_snr:
+                best_m, best_snr = m, s
+        snr[b, d] = best_snr
+        assoc[b, d] = best_m if best_snr >= dev_snr_threshold[d] else -1
+
+    # 2. Generation: UE requests (Bernoulli), then periodic sensor updates.
+    phase = 0
+    while phase + 1 < phase_start.shape[0] and phase_start[phase + 1] <= tnow:
+        phase += 1
+    traffic = rng[b, TRAFFIC]
+    sensor_pos = pos_m[b, num_ues:]
+    for k in range(num_ues):
+        if uniform(traffic) < phase_request_p[phase, k]:
+            data = poisson_at_least_one(traffic, ue_data_cdf)
+            compute = poisson_at_least_one(traffic, ue_compute_cdf)
+            sensor = nearest_sensor(
+                pos_m[b, k, 0], pos_m[b, k, 1], sensor_pos, grid_cell_m, grid_nx, grid_ny, grid_start[b], grid_items[b]
+            )
+            _enqueue_generated(
+                b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq_rem_mbit, dq_job, dq_jid, dq_head,
+                dq_len, next_jid, totals, step_counts, log_jid, log_rec,
+            )  # fmt: skip
+    if tnow % phase_period[phase] == 0:
+        for i in range(n_dev - num_ues):
+            data = poisson_at_least_one(traffic, sensor_data_cdf)
+            compute = poisson_at_least_one(traffic, sensor_compute_cdf)
+            _enqueue_generated(
+                b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq_rem_mbit, dq_job, dq_jid,
+                dq_head, dq_len, next_jid, totals, step_counts, log_jid, log_rec,
+            )  # fmt: skip
+
+    # 3-4. Action and scheduling: class budgets per BS, split within a class by the scheduler.
+    # DECISION: only connected devices with queued data take part in the split.
+    n_part = np.zeros((m_bs, 2), np.int64)
+    weight_sum = np.zeros((m_bs, 2))
+    for d in range(n_dev):
+        bandwidth_hz[b, d] = 0.0
+        m = assoc[b, d]
+        if m >= 0 and dq_len[b, d] > 0:
+            c = UE if d < num_ues else SENSOR
+            n_part[m, c] += 1
+            if scheduler == PROPORTIONAL_FAIR:
+                weight_sum[m, c] += math.log2(1.0 + snr[b, d]) / max(pf_avg_mbps[b, d], EPS)
+    for m in range(m_bs):
+        for c in range(2):
+            if n_part[m, c] == 0:
+                continue
+            share = action[b, m, 0] if c == UE else 1.0 - action[b, m, 0]
+            budget_hz = share * bs_bandwidth_hz[m]
+            lo = 0 if c == UE else num_ues
+            hi = num_ues if c == UE else n_dev
+            if scheduler == ROUND_ROBIN:
+                # The whole class budget goes to the next backlogged device after the last one served.
+                size = hi - lo
+                for j in range(size):
+                    d = lo + (rr_next[b, m, c] + j) % size
+                    if assoc[b, d] == m and dq_len[b, d] > 0:
+                        bandwidth_hz[b, d] = budget_hz
+                        rr_next[b, m, c] = (d - lo + 1) % size
+                        break
+            else:
+                for d in range(lo, hi):
+                    if assoc[b, d] == m and dq_len[b, d] > 0:
+                        if scheduler == PROPORTIONAL_FAIR:
+                            w = math.log2(1.0 + snr[b, d]) / max(pf_avg_mbps[b, d], EPS)
+                            bandwidth_hz[b, d] = budget_hz * w / weight_sum[m, c]
+                        else:
+                            bandwidth_hz[b, d] = budget_hz / n_part[m, c]
+
+    # 5. Transmission: FIFO per device, in device-id order (fixes the arrival order at the BS).
+    for d in range(n_dev):
+        sent_mbit = 0.0
+        if bandwidth_hz[b, d] > 0.0:
+            c = UE if d < num_ues else SENSOR
+            m = assoc[b, d]
+            budget = bandwidth_hz[b, d] * math.log2(1.0 + snr[b, d]) * dt_s / 1e6
+            while budget > 0.0 and dq_len[b, d] > 0:
+                slot = dq_head[b, d]
+                rem = dq_rem_mbit[b, d, slot]
+                if rem > budget + EPS:
+                    dq_rem_mbit[b, d, slot] = rem - budget
+                    sent_mbit += budget
+                    budget = 0.0
+                    break
+                sent_mbit += rem
+                budget = max(budget - rem, 0.0)
+                dq_head[b, d] = (slot + 1) % q_dev
+                dq_len[b, d] -= 1
+                jid = dq_jid[b, d, slot]
+                data = dq_job[b, d, slot, JOB_DATA]
+                compute = dq_job[b, d, slot, JOB_COMPUTE]
+                for arr in (totals, step_counts):
+                    arr[b, c, SENT_JOBS] += 1.0
+                    arr[b, c, SENT_MBIT] += data
+                _log_set(log_jid, log_rec, b, jid, LOG_T_TX, tnow)
+                if bq_len[b, m, c] >= bs_queue_capacity:
+                    for arr in (totals, step_counts):
+                        arr[b, c, DROP_MEC_JOBS] += 1.0
+                        arr[b, c, DROP_MEC_MBIT] += data
+                        arr[b, c, DROP_MEC_COMPUTE] += compute
+                    _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_MEC)
+                    continue
+                tail = (bq_head[b, m, c] + bq_len[b, m, c]) % q_bs
+                bq_rem[b, m, c, tail] = compute
+                bq_job[b, m, c, tail, JOB_DATA] = data
+                bq_job[b, m, c, tail, JOB_COMPUTE] = compute
+                bq_job[b, m, c, tail, JOB_T_GEN] = dq_job[b, d, slot, JOB_T_GEN]
+                bq_job[b, m, c, tail, JOB_SENSOR] = dq_job[b, d, slot, JOB_SENSOR]
+                bq_job[b, m, c, tail, JOB_DEVICE] = d
+                bq_job[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq_job[b, d, slot, JOB_T_GEN] if c == SENSOR else -1
+                bq_jid[b, m, c, tail] = jid
+                bq_len[b, m, c] += 1
+            c = UE if d < num_ues else SENSOR
+            totals[b, c, TX_MBIT] += sent_mbit
+            step_counts[b, c, TX_MBIT] += sent_mbit
+        if scheduler == PROPORTIONAL_FAIR:
+            pf_avg_mbps[b, d] = (1.0 - pf_weight) * pf_avg_mbps[b, d] + pf_weight * sent_mbit / dt_s
+
+    # 6. Processing: every BS's UE queue first, then every sensor queue (DECISION: class-major
+    # order, so a UE's outcome never depends on BS numbering). Sync rule: a UE job starts only
+    # once the twin holds an update of its sensor, and binds to the newest one.
+    for c in range(2):
+        for m in range(m_bs):
+            share = action[b, m, 1] if c == UE else 1.0 - action[b, m, 1]
+            cap = share * bs_compute_ups[m] * dt_s
+            while cap > EPS and bq_len[b, m, c] > 0:
+                slot = bq_head[b, m, c]
+                jid = bq_jid[b, m, c, slot]
+                if c == UE and bq_job[b, m, c, slot, JOB_SENSOR_UPDATE_T] < 0:
+                    sensor = bq_job[b, m, c, slot, JOB_SENSOR]
+                    if sensor < 0 or twin[b, sensor] < 0:
+                        break  # head-of-line blocking: the twin has nothing to serve this request
+                    bq_job[b, m, c, slot, JOB_SENSOR_UPDATE_T] = twin[b, sensor]
+                    _log_set(log_jid, log_rec, b, jid, LOG_SENSOR_UPDATE_T, twin[b, sensor])
+                if bq_rem[b, m, c, slot] == bq_job[b, m, c, slot, JOB_COMPUTE]:
+                    _log_set(log_jid, log_rec, b, jid, LOG_T_START, tnow)
+                rem = bq_rem[b, m, c, slot]
+                if rem > cap + EPS:
+                    bq_rem[b, m, c, slot] = rem - cap
+                    totals[b, c, PROC_COMPUTE] += cap
+                    step_counts[b, c, PROC_COMPUTE] += cap
+                    break
+                cap = max(cap - rem, 0.0)
+                bq_head[b, m, c] = (slot + 1) % q_bs
+                bq_len[b, m, c] -= 1
+                data = bq_job[b, m, c, slot, JOB_DATA]
+                compute = bq_job[b, m, c, slot, JOB_COMPUTE]
+                for arr in (totals, step_counts):
+                    arr[b, c, PROC_COMPUTE] += rem
+                    arr[b, c, DONE_JOBS] += 1.0
+                    arr[b, c, DONE_MBIT] += data
+                    arr[b, c, DONE_COMPUTE] += compute
+                _log_set(log_jid, log_rec, b, jid, LOG_T_DONE, tnow)
+                t_gen = bq_job[b, m, c, slot, JOB_T_GEN]
+                if c == SENSOR:
+                    sensor = bq_job[b, m, c, slot, JOB_SENSOR]
+                    twin[b, sensor] = max(twin[b, sensor], t_gen)
+                    continue
+                # 7. Ages and reward of a completed UE job (MODEL.md §4).
+                aori = tnow - t_gen
+                aosi = abs(t_gen - bq_job[b, m, c, slot, JOB_SENSOR_UPDATE_T])
+                r += sync_reward * aosi_discount**aosi
+                if aori > late_threshold:
+                    r += late_penalty
+                    stats[b, S_LATE] += 1.0
+                stats[b, S_UE_DONE] += 1.0
+                stats[b, S_AORI_SUM] += aori
+                stats[b, S_AOSI_SUM] += aosi
+                stats[b, S_AORI_MAX] = max(stats[b, S_AORI_MAX], aori)
+                stats[b, S_AOSI_MAX] = max(stats[b, S_AOSI_MAX], aosi)
+                aori_hist[b, min(aori, n_hist - 1)] += 1
+                aosi_hist[b, min(aosi, n_hist - 1)] += 1
+                done_aori[b, done_n[b]] = aori
+                done_aosi[b, done_n[b]] = aosi
+                done_n[b] += 1
+
+    # 7. Reward and the twin's age at the end of the step.
+    reward[b] = r
+    stats[b, S_REWARD] += r
+    for i in range(twin.shape[1]):
+        if twin[b, i] < 0:
+            stats[b, S_TWIN_EMPTY] += 1.0
+        else:
+            age = tnow - twin[b, i]
+            stats[b, S_TWIN_AGE_SUM] += age
+            stats[b, S_TWIN_AGE_COUNT] += 1.0
+            stats[b, S_TWIN_AGE_MAX] = max(stats[b, S_TWIN_AGE_MAX], age)
+
+    # 8. Mobility: random waypoint at constant speed, a new waypoint on arrival.
+    # DECISION: a UE that reaches its waypoint stops there for the rest of the step.
+    if mobility == RANDOM_WAYPOINT:
+        move = rng[b, MOBILITY]
+        hop = speed_mps * dt_s
+        for k in range(num_ues):
+            dx = waypoint_m[b, k, 0] - pos_m[b, k, 0]
+            dy = waypoint_m[b, k, 1] - pos_m[b, k, 1]
+            dist = math.sqrt(dx * dx + dy * dy)
+            if dist <= hop:
+                pos_m[b, k, 0] = waypoint_m[b, k, 0]
+                pos_m[b, k, 1] = waypoint_m[b, k, 1]
+                waypoint_m[b, k, 0] = uniform(move) * area_w_m
+                waypoint_m[b, k, 1] = uniform(move) * area_h_m
+            else:
+                pos_m[b, k, 0] += dx / dist * hop
+                pos_m[b, k, 1] += dy / dist * hop
+    t[b] = tnow + 1
+
+
+# --------------------------------------------------------------------------- batch drivers
+
+
+@nb.njit(cache=True)
+def init_envs(env_ids, seeds_in, *args):
+    """Start episodes of the environments ``env_ids`` with ``seeds_in``; args = Params + State fields.
+
+    Returns the id of the first environment whose initial placement failed, or -1.
+    """
+    for i in range(env_ids.shape[0]):
+        if _init_one(env_ids[i], seeds_in[i], *args) != INIT_OK:
+            return env_ids[i]
+    return -1
+
+
+@nb.njit(cache=True)
+def step_envs(active, action, *args):
+    """Step the environments where ``active`` is true; ``action`` is (B, M, 2) in [0, 1].
+
+    ``args`` are the Params, State and StepOutput fields.
+    """
+    for b in range(action.shape[0]):
+        if active[b]:
+            _step_one(b, action, *args)
+
+
+@nb.njit(cache=True, parallel=True)
+def step_envs_parallel(active, action, *args):
+    """``step_envs`` with the batch split across threads (for large batches)."""
+    for b in nb.prange(action.shape[0]):
+        if active[b]:
+            _step_one(b, action, *args)

@@ -1,0 +1,95 @@
+"""Per-environment random streams that live inside the batched state.
+
+Every environment of a batch owns its own xoshiro256** streams (state words in the array
+``rng[b, stream, 0:4]``), so a vector of environments reproduces exactly the episodes of
+single environments seeded alike, and the draws never depend on the agent's actions
+(common random numbers across policies). Poisson sizes are drawn by exact inversion of a
+cumulative table built once per scenario.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+# Streams of one environment: traffic draws, mobility draws, initial placement.
+TRAFFIC, MOBILITY, PLACEMENT = 0, 1, 2
+NUM_STREAMS = 3
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+
+@nb.njit(cache=True, inline="always")
+def _rotl(x: np.uint64, k: int) -> np.uint64:
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@nb.njit(cache=True)
+def splitmix64(x: np.uint64) -> np.uint64:
+    """Return the splitmix64 output for input ``x`` (the seed expander of xoshiro)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@nb.njit(cache=True)
+def seed_streams(words: np.ndarray, seed: np.int64) -> None:
+    """Fill ``words`` (shape ``(NUM_STREAMS, 4)``) with independent streams derived from ``seed``."""
+    x = np.uint64(seed)
+    for stream in range(words.shape[0]):
+        x = x ^ (np.uint64(stream + 1) * _GOLDEN)
+        for i in range(4):
+            x = splitmix64(x)
+            words[stream, i] = x
+
+
+@nb.njit(cache=True)
+def next_seed(seed: np.int64) -> np.int64:
+    """Return the seed of the next episode of an environment reset without a seed."""
+    return np.int64(splitmix64(np.uint64(seed) ^ _MIX2) >> np.uint64(1))
+
+
+@nb.njit(cache=True)
+def next_u64(s: np.ndarray) -> np.uint64:
+    """Advance one xoshiro256** stream (4 state words) and return 64 random bits."""
+    result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
+    t = s[1] << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], 45)
+    return result
+
+
+@nb.njit(cache=True)
+def uniform(s: np.ndarray) -> float:
+    """Return a float uniform on [0, 1) from stream ``s``."""
+    return float(next_u64(s) >> np.uint64(11)) * _TO_UNIT
+
+
+@nb.njit(cache=True)
+def poisson_at_least_one(s: np.ndarray, cdf: np.ndarray) -> int:
+    """Return ``max(Poisson(λ), 1)`` by inverting the cumulative table ``cdf`` of Poisson(λ)."""
+    k = np.searchsorted(cdf, uniform(s), side="right")
+    if k >= cdf.shape[0]:  # u beyond the table's last point: probability < 1e-15
+        k = cdf.shape[0] - 1
+    return max(k, 1)
+
+
+def poisson_cdf_table(mean: float) -> np.ndarray:
+    """Cumulative probabilities ``P(X <= k)`` of Poisson(``mean``) until the tail is below 1e-15."""
+    if not mean > 0:
+        raise ValueError(f"Poisson mean must be positive, got {mean}")
+    k_max = int(mean + 12.0 * math.sqrt(mean) + 30.0)
+    k = np.arange(k_max + 1, dtype=np.float64)
+    log_pmf = k * math.log(mean) - mean - np.array([math.lgamma(v + 1.0) for v in k])
+    cdf = np.cumsum(np.exp(log_pmf))
+    return np.minimum(cdf, 1.0)

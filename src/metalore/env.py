@@ -1,0 +1,202 @@
+"""The MetaLore Gymnasium environment: a thin shell over the batched core (a batch of one)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from metalore.config import ConfigError, Scenario, make_scenario
+from metalore.core.simulator import BatchSimulator
+from metalore.joblog import job_log_frame
+
+
+def action_space_for(scenario: Scenario) -> spaces.Box:
+    """The action space of a scenario: ``(bw_ue_b, comp_ue_b)`` per BS, flattened."""
+    low = -1.0 if scenario.config["action"]["range"] == "symmetric" else 0.0
+    return spaces.Box(low=low, high=1.0, shape=(2 * scenario.num_bs,), dtype=np.float32)
+
+
+def validate_action(action: Any, space: spaces.Box, symmetric: bool, batch_shape: tuple[int, ...] = ()) -> np.ndarray:
+    """Check an agent's action at the boundary; return it clipped and mapped to [0, 1] as float64.
+
+    Out-of-range values are clipped (MODEL.md §5); NaN, infinities, a wrong shape or a
+    non-numeric type raise ``ValueError`` naming the value and the expected form.
+    """
+    expected = batch_shape + space.shape
+    try:
+        arr = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"action {action!r} is not numeric: pass a float array of shape {expected} (bw_ue, comp_ue per BS)"
+        ) from exc
+    if arr.shape != expected:
+        if arr.shape == batch_shape + (space.shape[0] // 2, 2):  # (M, 2) per BS is accepted too
+            arr = arr.reshape(expected)
+        else:
+            raise ValueError(
+                f"action has shape {arr.shape}, expected {expected}: (bw_ue, comp_ue) in "
+                f"[{space.low.flat[0]:g}, 1] for each of the {space.shape[0] // 2} base station(s)"
+            )
+    if not np.isfinite(arr).all():
+        raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
+    arr = np.clip(arr, space.low.flat[0], 1.0)
+    if symmetric:
+        arr = (arr + 1.0) * 0.5
+    return arr
+
+
+class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
+    """AoI-aware orchestration of uplink bandwidth and MEC compute in a smart-city sub-metaverse.
+
+    ## Description
+
+    One or more base stations (BS), each with an edge (MEC) server, serve mobile users (UEs)
+    whose requests need fresh digital-twin data, and static IoT sensors that feed the twin.
+    Each step the agent splits every BS's uplink bandwidth and MEC compute between the two
+    classes. A UE request is served only once the twin holds a processed update of the
+    request's nearest sensor (synchronization rule), so starving sensors stalls UEs.
+    Full model: ``docs/model.md`` (MODEL.md of the project).
+
+    ## Action Space
+
+    ``Box(0, 1, (2 * M,), float32)`` for ``M`` base stations: ``[bw_ue_0, comp_ue_0, bw_ue_1,
+    ...]``. ``bw_ue_b`` is the fraction of BS b's bandwidth given to its UEs (sensors share the
+    rest); ``comp_ue_b`` the fraction of its MEC compute for the UE queue. Values outside [0, 1]
+    are clipped; NaN, infinities or a wrong shape raise ``ValueError``. With
+    ``config={"action": {"range": "symmetric"}}`` the space is ``Box(-1, 1)``, mapped affinely
+    onto [0, 1] (what Stable-Baselines3 recommends).
+
+    ## Observation Space
+
+    ``Box(float32)``, the concatenation of ``observation.features`` (default: the paper's
+    ``queue_lengths`` only):
+
+    | feature | size | meaning | unit | bounds |
+    |---|---|---|---|---|
+    | ``queue_lengths`` (default) | 2M | ``[l_b(t), l^_b(t)]``: jobs in BS b's UE and sensor MEC queues | jobs | [0, bs.queue_capacity] |
+    | ``queue_work`` | 2M | compute still to serve in those queues | units | [0, cap * max job] |
+    | ``uplink_backlog`` | 2 | data waiting in UE / sensor uplink queues | Mbit | [0, total capacity] |
+    | ``twin_age`` | N | steps since generation of each sensor's newest update in the twin (``steps + 1`` if none) | steps | [0, steps + 1] |
+    | ``time`` | 1 | elapsed fraction of the episode | - | [0, 1] |
+
+    ## Rewards
+
+    For every UE job completed in the step: ``R_sync * gamma**AoSI + c_late * 1(AoRI > D_th)``
+    (defaults 10, 0.9, -1, 2), summed. AoRI = completion step - generation step; AoSI =
+    |request generation step - generation step of the sensor update it was served with|.
+
+    ## Starting State
+
+    Empty queues and an empty twin; UEs uniformly placed with uniform random waypoints; sensors
+    uniformly (by area) in an annulus around their BS, a minimum distance apart (or pinned with
+    ``positions_m``). ``reset(seed=s)`` fixes positions, traffic and mobility of the episode;
+    ``reset()`` without a seed uses ``episode.seed`` the first time, then a seed derived from the
+    previous one. Traffic draws never depend on the actions (common random numbers).
+
+    ## Episode End
+
+    Never terminated; truncated after ``episode.steps`` steps (100 in the paper scenario).
+
+    ## Arguments
+
+    ``gymnasium.make("MetaLore/Paper-v0", config=None, render_mode=None)``
+
+    * ``scenario``: preset name (``paper``, ``small``, ``large``, ``multicell``, ``dynamic``);
+      each has a registered id.
+    * ``config``: a mapping deep-merged over the preset (keys in ``docs/config.md``), e.g.
+      ``{"ue": {"count": 20}, "log": {"jobs": True}}``; unknown keys and out-of-range values
+      raise ``ConfigError``.
+    * ``render_mode``: ``None`` (the simulator core never renders).
+
+    ``info`` after each step holds ``t``, per-class ``generated_*``, ``sent_*``,
+    ``completed_*``, ``dropped_*`` counts of the step, ``queue_lengths`` (M, 2), and ``aori``
+    / ``aosi`` arrays of the UE jobs completed in the step; at the last step also
+    ``summary`` (``env.unwrapped.episode_summary()``). ``env.unwrapped.job_log()`` returns the
+    per-job lifecycle table when ``log.jobs`` is on.
+
+    ## Vectorized use
+
+    ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`` returns the
+    native ``MetaLoreVectorEnv`` (one batched core, no copies); sub-env i reset with seed
+    ``s + i`` replays the single env reset with seed ``s + i``.
+
+    ## Version History
+
+    * v0: first release (MODEL.md of 2026-11).
+    """
+
+    metadata = {"render_modes": [], "render_fps": 4}
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "paper",
+        config: Mapping[str, Any] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(scenario, Scenario):
+            self.scenario = scenario.replace(config) if config else scenario
+        else:
+            self.scenario = make_scenario(scenario, config)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode {render_mode!r} is not supported: use one of {self.metadata['render_modes']} or None"
+            )
+        self.render_mode = render_mode
+        self.sim = BatchSimulator(self.scenario, batch=1, parallel=False)
+        self._symmetric = self.scenario.config["action"]["range"] == "symmetric"
+        self.action_space = action_space_for(self.scenario)
+        low, high = self.sim.observation_bounds()
+        self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
+        self._action_buffer = np.zeros((1, self.scenario.num_bs, 2))
+        self._episode_seed: int | None = None
+        self._needs_reset = True
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; ``seed`` fixes it entirely, ``options`` is accepted and unused."""
+        super().reset(seed=seed)
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+                raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer or None")
+            episode_seed = int(seed)
+        elif self._episode_seed is None:
+            episode_seed = int(self.scenario.config["episode"]["seed"])
+        else:
+            episode_seed = int(self.sim.next_seeds(np.zeros(1, np.int64))[0])
+        self._episode_seed = episode_seed
+        self.sim.reset([0], [episode_seed])
+        self._needs_reset = False
+        return self.sim.observe()[0], {"t": 0, "seed": episode_seed}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply ``action`` for one step; see the class docstring for its form and the info keys."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step() (and again after the episode is truncated)")
+        self._action_buffer[0] = validate_action(action, self.action_space, self._symmetric).reshape(-1, 2)
+        self.sim.step(self._action_buffer)
+        truncated = bool(self.sim.truncated()[0])
+        info = self.sim.step_info(0)
+        if truncated:
+            info["summary"] = self.sim.episode_summary(0)
+            self._needs_reset = True
+        return self.sim.observe()[0], float(self.sim.reward()[0]), False, truncated, info
+
+    # ----------------------------------------------------------------- read-outs
+    def episode_summary(self) -> dict[str, float]:
+        """AoRI/AoSI statistics, late fraction, throughput and drops of the episode so far."""
+        return self.sim.episode_summary(0)
+
+    def job_log(self) -> Any:
+        """The per-job lifecycle of this episode as a pandas DataFrame (needs ``log.jobs: true``)."""
+        return job_log_frame(self.sim, 0)
+
+    def twin_age(self) -> np.ndarray:
+        """Age (steps) of the twin's data per sensor after the last step; -1 where it has none."""
+        return self.sim.twin_age(0)
+
+
+__all__ = ["MetaLoreEnv", "ConfigError", "action_space_for", "validate_action"]

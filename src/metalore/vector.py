@@ -1,0 +1,180 @@
+"""``MetaLoreVectorEnv``: N environments stepped by one call into the batched core.
+
+No copies of single environments and no second implementation of the dynamics: the batch
+axis of ``core.BatchSimulator`` *is* the vector axis. Sub-env ``i`` reset with seed ``s + i``
+replays exactly the single ``MetaLoreEnv`` reset with seed ``s + i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from metalore.config import Scenario, make_scenario
+from metalore.core.simulator import BatchSimulator
+from metalore.core.state import CLASS_NAMES, DONE_JOBS, DROP_MEC_JOBS, DROP_UL_JOBS, GEN_JOBS, SENT_JOBS
+from metalore.env import action_space_for, validate_action
+
+
+class MetaLoreVectorEnv(gym.vector.VectorEnv):
+    """A native batch of ``num_envs`` MetaLore environments with one shared scenario.
+
+    Autoreset follows Gymnasium's ``NEXT_STEP`` mode by default: the step after an episode
+    ends resets that sub-env (its observation is the reset observation, reward 0, both flags
+    false) and ignores its action. ``autoreset_mode=AutoresetMode.SAME_STEP`` resets in the
+    ending step instead and puts the last observation in ``info["final_obs"]`` (masked by
+    ``info["_final_obs"]``), as Stable-Baselines3 expects.
+
+    ``info`` is a dict of arrays, each with a boolean mask ``info["_key"]`` marking the
+    sub-envs it is valid for: per-step counts (``generated_ue``, ``sent_sensor``, ...),
+    ``t``, ``aori_mean``/``aosi_mean`` of the UE jobs completed in the step, and at episode end
+    ``summary`` (a dict of arrays, see ``MetaLoreEnv.episode_summary``).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: str | Scenario = "paper",
+        config: Mapping[str, Any] | None = None,
+        *,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        parallel: bool | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs!r} is invalid: pass an integer >= 1")
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r} is not supported by the vector env: use None")
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode {mode!r} is not supported: use NEXT_STEP or SAME_STEP")
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        if isinstance(scenario, Scenario):
+            self.scenario = scenario.replace(config) if config else scenario
+        else:
+            self.scenario = make_scenario(scenario, config)
+        self.num_envs = int(num_envs)
+        self.render_mode = None
+        self.sim = BatchSimulator(self.scenario, batch=self.num_envs, parallel=parallel)
+        self._symmetric = self.scenario.config["action"]["range"] == "symmetric"
+        self.single_action_space = action_space_for(self.scenario)
+        low, high = self.sim.observation_bounds()
+        self.single_observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._action = np.zeros((self.num_envs, self.scenario.num_bs, 2))
+        self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+        self._started = False
+        self._all = np.arange(self.num_envs, dtype=np.int64)
+
+    # ----------------------------------------------------------------- reset
+    def _seeds_for(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> np.ndarray:
+        if seed is None:
+            if not self._started:
+                return int(self.scenario.config["episode"]["seed"]) + ids
+            return self.sim.next_seeds(ids)
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+            if seed < 0:
+                raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer, a list of them, or None")
+            return int(seed) + ids
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-envs: pass one per sub-env")
+        fallback = self._seeds_for(None, self._all)
+        return np.array([fallback[i] if seeds[i] is None else int(seeds[i]) for i in ids], dtype=np.int64)
+
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset all sub-envs (or those in ``options["reset_mask"]``); seed ``s`` gives sub-env i ``s + i``."""
+        ids = self._all
+        if options and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"], dtype=np.bool_)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask has shape {mask.shape}, expected ({self.num_envs},)")
+            ids = self._all[mask]
+        if seed is not None and not (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
+            seeds = self._seeds_for(seed, self._all)[ids]
+        else:
+            seeds = self._seeds_for(seed, ids)
+        self.sim.reset(ids, seeds)
+        self._started = True
+        self._autoreset[ids] = False
+        seed_col = np.array(self.sim.state.seed)
+        return self.sim.observe(), {"seed": seed_col, "_seed": np.isin(self._all, ids)}
+
+    # ----------------------------------------------------------------- step
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env; see the class docstring for autoreset and the info layout."""
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        self._action[:] = validate_action(
+            actions, self.single_action_space, self._symmetric, (self.num_envs,)
+        ).reshape(self.num_envs, -1, 2)
+        resetting = self._autoreset.copy()
+        stepping = ~resetting
+        if resetting.any():
+            ids = self._all[resetting]
+            self.sim.reset(ids, self.sim.next_seeds(ids))
+        self.sim.step(self._action, stepping)
+        truncated = self.sim.truncated() & stepping
+        terminated = np.zeros(self.num_envs, dtype=np.bool_)
+        reward = np.where(stepping, self.sim.reward(), 0.0)
+        info = self._step_info(stepping, truncated)
+        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
+            obs = self.sim.observe()
+            if truncated.any():
+                info["final_obs"] = np.where(truncated[:, None], obs, 0.0)
+                info["_final_obs"] = truncated.copy()
+                info["final_info"] = {k: v for k, v in info.items() if k != "final_obs" and k != "_final_obs"}
+                info["_final_info"] = truncated.copy()
+                ids = self._all[truncated]
+                self.sim.reset(ids, self.sim.next_seeds(ids))
+                obs = self.sim.observe()
+        else:
+            self._autoreset = truncated
+            obs = self.sim.observe()
+        return obs, reward, terminated, truncated, info
+
+    def _step_info(self, stepped: np.ndarray, ended: np.ndarray) -> dict[str, Any]:
+        out = self.sim.out
+        counts = out.step_counts
+        info: dict[str, Any] = {"t": self.sim.state.t - 1, "_t": stepped}
+        for c, cls in enumerate(CLASS_NAMES):
+            for name, columns in (
+                ("generated", [GEN_JOBS]),
+                ("sent", [SENT_JOBS]),
+                ("completed", [DONE_JOBS]),
+                ("dropped", [DROP_UL_JOBS, DROP_MEC_JOBS]),
+            ):
+                info[f"{name}_{cls}"] = counts[:, c, columns].sum(axis=1).astype(np.int64)
+                info[f"_{name}_{cls}"] = stepped
+        n = out.done_n
+        info["aori_mean"], info["aosi_mean"] = self.sim.step_age_means()
+        info["_aori_mean"] = stepped & (n > 0)
+        info["_aosi_mean"] = info["_aori_mean"]
+        if ended.any():
+            rows = [self.sim.episode_summary(int(b)) if ended[b] else None for b in range(self.num_envs)]
+            keys = next(r for r in rows if r is not None).keys()
+            info["summary"] = {k: np.array([r[k] if r else np.nan for r in rows], dtype=np.float64) for k in keys}
+            info["_summary"] = ended.copy()
+        return info
+
+    # ----------------------------------------------------------------- read-outs
+    def episode_summary(self, index: int) -> dict[str, float]:
+        """Episode statistics of sub-env ``index`` so far."""
+        return self.sim.episode_summary(index)
+
+    def job_log(self, index: int) -> Any:
+        """Job log of sub-env ``index`` (needs ``log.jobs: true``)."""
+        from metalore.joblog import job_log_frame
+
+        return job_log_frame(self.sim, index)
