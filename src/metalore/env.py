@@ -27,6 +27,8 @@ def validate_action(action: Any, space: spaces.Box, symmetric: bool, batch_shape
     non-numeric type raise ``ValueError`` naming the value and the expected form.
     """
     expected = batch_shape + space.shape
+    if action is None:
+        raise ValueError(f"action is None: pass a float array of shape {expected} (bw_ue, comp_ue per BS)")
     try:
         arr = np.asarray(action, dtype=np.float64)
     except (TypeError, ValueError) as exc:
