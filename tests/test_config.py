@@ -67,7 +67,7 @@ def test_infeasible_sensor_placement_is_a_clear_error_not_a_hang():
 
 
 def test_no_sensors_with_ues_rejected():
-    with pytest.raises(ConfigError, match="sensor.count"):
+    with pytest.raises(ConfigError, match=r"sensor\.count"):
         metalore.MetaLoreEnv(config={"sensor": {"count": 0}})
 
 
@@ -91,7 +91,7 @@ def test_bad_files(tmp_path):
         load_config_file(bad)
     txt = tmp_path / "s.json"
     txt.write_text("{}")
-    with pytest.raises(ConfigError, match="use .yaml, .yml or .toml"):
+    with pytest.raises(ConfigError, match=r"use \.yaml, \.yml or \.toml"):
         load_config_file(txt)
     listing = tmp_path / "list.yaml"
     listing.write_text("- 1\n- 2\n")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import warnings
 
 import gymnasium as gym
@@ -56,10 +57,10 @@ def test_sb3_check_env(env_id):
 
 def test_seed_readme_example_runs_with_import_metalore():
     env = gym.make("mobile-smart_city-smart_city_handler-v0")
-    obs, info = env.reset()
+    env.reset()
     done, steps = False, 0
     while not done:
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
         done = terminated or truncated
         steps += 1
     assert steps == 100 and not terminated and truncated
@@ -213,14 +214,14 @@ def test_job_log_is_bounded_oldest_rows_first_and_exports(tmp_path):
     import pandas as pd
 
     assert len(pd.read_csv(csv)) == 50 and len(pd.read_parquet(parquet)) == 50
-    with pytest.raises(ValueError, match=".csv or .parquet"):
+    with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
         write_job_log(log, tmp_path / "jobs.xlsx")
 
 
 def test_job_log_off_by_default_says_how_to_enable():
     env = MetaLoreEnv()
     env.reset(seed=0)
-    with pytest.raises(RuntimeError, match="'log': {'jobs': True}"):
+    with pytest.raises(RuntimeError, match=re.escape("'log': {'jobs': True}")):
         env.job_log()
 
 

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import math
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import tomllib
+
 __all__ = [
+    "OBSERVATION_FEATURES",
+    "PRESETS",
     "ConfigError",
     "Scenario",
-    "PRESETS",
+    "deep_merge",
     "load_config_file",
     "make_scenario",
-    "deep_merge",
-    "OBSERVATION_FEATURES",
 ]
 
 
@@ -153,7 +155,7 @@ def _phases(key: str, value: Any) -> tuple[Mapping[str, Any], ...]:
             raise _fail(f"{key}[{i}]", phase, "a mapping {start_step, request_probability, sensor_period_steps}")
         phases.append(MappingProxyType(_validate_section(f"{key}[{i}]", phase, _PHASE_SCHEMA, require_all=True)))
     starts = [p["start_step"] for p in phases]
-    if starts and (starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:], strict=False))):
+    if starts and (starts[0] != 0 or any(b <= a for a, b in itertools.pairwise(starts))):
         raise _fail(key, starts, "phases whose start_step values begin at 0 and strictly increase")
     return tuple(phases)
 
@@ -377,7 +379,8 @@ def _check_consistency(cfg: Mapping[str, Any]) -> None:
         )
     phases = cfg["traffic"]["phases"]
     if phases and phases[-1]["start_step"] >= cfg["episode"]["steps"]:
-        raise _fail("traffic.phases", phases[-1]["start_step"], f"start steps below episode.steps = {cfg['episode']['steps']}")
+        steps = cfg["episode"]["steps"]
+        raise _fail("traffic.phases", phases[-1]["start_step"], f"start steps below episode.steps = {steps}")
 
 
 def _freeze(value: Any) -> Any:

@@ -36,7 +36,7 @@ def validate_action(action: Any, space: spaces.Box, symmetric: bool, batch_shape
             f"action {action!r} is not numeric: pass a float array of shape {expected} (bw_ue, comp_ue per BS)"
         ) from exc
     if arr.shape != expected:
-        if arr.shape == batch_shape + (space.shape[0] // 2, 2):  # (M, 2) per BS is accepted too
+        if arr.shape == (*batch_shape, space.shape[0] // 2, 2):  # (M, 2) per BS is accepted too
             arr = arr.reshape(expected)
         else:
             raise ValueError(
@@ -79,10 +79,10 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
 
     | feature | size | meaning | unit | bounds |
     |---|---|---|---|---|
-    | ``queue_lengths`` (default) | 2M | ``[l_b(t), l^_b(t)]``: jobs in BS b's UE and sensor MEC queues | jobs | [0, bs.queue_capacity] |
-    | ``queue_work`` | 2M | compute still to serve in those queues | units | [0, cap * max job] |
+    | ``queue_lengths`` (default) | 2M | ``[l_b, l^_b]``: jobs in BS b's UE, sensor MEC queue | jobs | [0, capacity] |
+    | ``queue_work`` | 2M | compute still to serve in those queues | units | [0, cap x max job] |
     | ``uplink_backlog`` | 2 | data waiting in UE / sensor uplink queues | Mbit | [0, total capacity] |
-    | ``twin_age`` | N | steps since generation of each sensor's newest update in the twin (``steps + 1`` if none) | steps | [0, steps + 1] |
+    | ``twin_age`` | N | age of each sensor's newest update in the twin (``steps + 1``: none) | steps | [0, steps + 1] |
     | ``time`` | 1 | elapsed fraction of the episode | - | [0, 1] |
 
     ## Rewards
@@ -158,7 +158,9 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
         self._episode_seed: int | None = None
         self._needs_reset = True
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; ``seed`` fixes it entirely, ``options`` is accepted and unused."""
         super().reset(seed=seed)
         if seed is not None:
@@ -201,4 +203,4 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.sim.twin_age(0)
 
 
-__all__ = ["MetaLoreEnv", "ConfigError", "action_space_for", "validate_action"]
+__all__ = ["ConfigError", "MetaLoreEnv", "action_space_for", "validate_action"]

@@ -16,7 +16,15 @@ import numba as nb
 import numpy as np
 
 from metalore.core.channel import path_loss_db, snr_linear
-from metalore.core.rng import MOBILITY, PLACEMENT, TRAFFIC, poisson_at_least_one, seed_streams, uniform
+from metalore.core.rng import (
+    MOBILITY,
+    PLACEMENT,
+    TRAFFIC,
+    poisson_at_least_one_at,
+    seed_streams,
+    uniform,
+    uniform_at,
+)
 from metalore.core.state import (
     DONE_COMPUTE,
     DONE_JOBS,
@@ -35,6 +43,8 @@ from metalore.core.state import (
     JOB_COMPUTE,
     JOB_DATA,
     JOB_DEVICE,
+    JOB_ID,
+    JOB_REM,
     JOB_SENSOR,
     JOB_SENSOR_UPDATE_T,
     JOB_T_GEN,
@@ -76,6 +86,8 @@ EPS = 1e-9
 # Sensor placement: attempts per sensor, and restarts of the whole placement, before giving up.
 PLACEMENT_ATTEMPTS = 2000
 PLACEMENT_RESTARTS = 5
+# Up to this many sensors, nearest-sensor queries scan them all instead of walking the grid.
+BRUTE_FORCE_SENSORS = 48
 # Return codes of _init_one.
 INIT_OK, INIT_PLACEMENT_FAILED = 0, 1
 
@@ -91,6 +103,13 @@ def _log_set(log_jid, log_rec, b, jid, field, value):
         row = jid % cap
         if log_jid[b, row] == jid:
             log_rec[b, row, field] = value
+
+
+@nb.njit(cache=True, inline="always")
+def _count(totals, step_counts, b, c, counter, value):
+    """Add ``value`` to a class counter, both the episode total and this step's increment."""
+    totals[b, c, counter] += value
+    step_counts[b, c, counter] += value
 
 
 @nb.njit(cache=True)
@@ -118,14 +137,22 @@ def _cell_of(x, y, cell_m, nx, ny):
 
 
 @nb.njit(cache=True)
-def nearest_sensor(x, y, sensor_pos, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items):
-    """Id of the sensor closest to (x, y), lowest id on ties; -1 if there are no sensors.
+def nearest_sensor(b, x, y, pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items):
+    """Id of the sensor of env ``b`` closest to (x, y), lowest id on ties; -1 if there are none.
 
     Searches grid rings outward and stops once no unvisited cell can hold a closer (or equally
     close, lower-id) sensor: expected O(1) per query instead of O(N).
     """
-    if grid_items.shape[0] == 0:
-        return -1
+    n = grid_items.shape[1]
+    if n <= BRUTE_FORCE_SENSORS:  # a plain scan beats the grid walk for a handful of sensors
+        best, best_d2 = -1, np.inf
+        for s in range(n):
+            dx = pos_m[b, num_ues + s, 0] - x
+            dy = pos_m[b, num_ues + s, 1] - y
+            d2 = dx * dx + dy * dy
+            if d2 < best_d2:
+                best, best_d2 = s, d2
+        return best
     cx = min(max(int(x / grid_cell_m), 0), grid_nx - 1)
     cy = min(max(int(y / grid_cell_m), 0), grid_ny - 1)
     best, best_d2 = -1, np.inf
@@ -138,10 +165,10 @@ def nearest_sensor(x, y, sensor_pos, grid_cell_m, grid_nx, grid_ny, grid_start, 
             while i <= cx + r:
                 if 0 <= i < grid_nx:
                     c = j * grid_nx + i
-                    for k in range(grid_start[c], grid_start[c + 1]):
-                        s = grid_items[k]
-                        dx = sensor_pos[s, 0] - x
-                        dy = sensor_pos[s, 1] - y
+                    for k in range(grid_start[b, c], grid_start[b, c + 1]):
+                        s = grid_items[b, k]
+                        dx = pos_m[b, num_ues + s, 0] - x
+                        dy = pos_m[b, num_ues + s, 1] - y
                         d2 = dx * dx + dy * dy
                         if d2 < best_d2 or (d2 == best_d2 and s < best):
                             best, best_d2 = s, d2
@@ -203,7 +230,7 @@ def _init_one(
     sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
     late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, dq_rem_mbit, dq_job, dq_jid, dq_head, dq_len, bq_rem, bq_job, bq_jid,
+    t, seeds, rng, pos_m, waypoint_m, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
 ):  # fmt: skip
@@ -251,7 +278,7 @@ def _init_one(
 
 @nb.njit(cache=True, inline="always")
 def _enqueue_generated(
-    b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq_rem_mbit, dq_job, dq_jid, dq_head, dq_len,
+    b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len,
     next_jid, totals, step_counts, log_jid, log_rec,
 ):  # fmt: skip
     """Append a new job to device ``d``'s uplink FIFO, or count it dropped if the FIFO is full."""
@@ -272,24 +299,22 @@ def _enqueue_generated(
         log_rec[b, row, LOG_T_DONE] = -1
         log_rec[b, row, LOG_SENSOR_UPDATE_T] = tnow if kind == SENSOR else -1
         log_rec[b, row, LOG_DROPPED] = 0
-    for arr in (totals, step_counts):
-        arr[b, kind, GEN_JOBS] += 1.0
-        arr[b, kind, GEN_MBIT] += data
-        arr[b, kind, GEN_COMPUTE] += compute
+    _count(totals, step_counts, b, kind, GEN_JOBS, 1.0)
+    _count(totals, step_counts, b, kind, GEN_MBIT, data)
+    _count(totals, step_counts, b, kind, GEN_COMPUTE, compute)
     if dq_len[b, d] >= dev_queue_capacity[d]:
-        for arr in (totals, step_counts):
-            arr[b, kind, DROP_UL_JOBS] += 1.0
-            arr[b, kind, DROP_UL_MBIT] += data
-            arr[b, kind, DROP_UL_COMPUTE] += compute
+        _count(totals, step_counts, b, kind, DROP_UL_JOBS, 1.0)
+        _count(totals, step_counts, b, kind, DROP_UL_MBIT, data)
+        _count(totals, step_counts, b, kind, DROP_UL_COMPUTE, compute)
         _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_UPLINK)
         return
-    slot = (dq_head[b, d] + dq_len[b, d]) % dq_rem_mbit.shape[2]
-    dq_rem_mbit[b, d, slot] = data
-    dq_job[b, d, slot, JOB_DATA] = data
-    dq_job[b, d, slot, JOB_COMPUTE] = compute
-    dq_job[b, d, slot, JOB_T_GEN] = tnow
-    dq_job[b, d, slot, JOB_SENSOR] = sensor
-    dq_jid[b, d, slot] = jid
+    tail = (dq_head[b, d] + dq_len[b, d]) % dq.shape[2]
+    dq[b, d, tail, JOB_REM] = data
+    dq[b, d, tail, JOB_ID] = jid
+    dq[b, d, tail, JOB_DATA] = data
+    dq[b, d, tail, JOB_COMPUTE] = compute
+    dq[b, d, tail, JOB_T_GEN] = tnow
+    dq[b, d, tail, JOB_SENSOR] = sensor
     dq_len[b, d] += 1
 
 
@@ -305,7 +330,7 @@ def _step_one(
     sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
     late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, dq_rem_mbit, dq_job, dq_jid, dq_head, dq_len, bq_rem, bq_job, bq_jid,
+    t, seeds, rng, pos_m, waypoint_m, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
     # StepOutput
@@ -315,8 +340,8 @@ def _step_one(
     tnow = t[b]
     m_bs = bs_pos_m.shape[0]
     n_dev = pos_m.shape[1]
-    q_dev = dq_rem_mbit.shape[2]
-    q_bs = bq_rem.shape[3]
+    q_dev = dq.shape[2]
+    q_bs = bq.shape[3]
     n_hist = aori_hist.shape[1]
     step_counts[b] = 0.0
     done_n[b] = 0
@@ -341,26 +366,24 @@ def _step_one(
     phase = 0
     while phase + 1 < phase_start.shape[0] and phase_start[phase + 1] <= tnow:
         phase += 1
-    traffic = rng[b, TRAFFIC]
-    sensor_pos = pos_m[b, num_ues:]
     for k in range(num_ues):
-        if uniform(traffic) < phase_request_p[phase, k]:
-            data = poisson_at_least_one(traffic, ue_data_cdf)
-            compute = poisson_at_least_one(traffic, ue_compute_cdf)
+        if uniform_at(rng, b, TRAFFIC) < phase_request_p[phase, k]:
+            data = poisson_at_least_one_at(rng, b, TRAFFIC, ue_data_cdf)
+            compute = poisson_at_least_one_at(rng, b, TRAFFIC, ue_compute_cdf)
             sensor = nearest_sensor(
-                pos_m[b, k, 0], pos_m[b, k, 1], sensor_pos, grid_cell_m, grid_nx, grid_ny, grid_start[b], grid_items[b]
+                b, pos_m[b, k, 0], pos_m[b, k, 1], pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items
             )
             _enqueue_generated(
-                b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq_rem_mbit, dq_job, dq_jid, dq_head,
-                dq_len, next_jid, totals, step_counts, log_jid, log_rec,
+                b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid, totals,
+                step_counts, log_jid, log_rec,
             )  # fmt: skip
     if tnow % phase_period[phase] == 0:
         for i in range(n_dev - num_ues):
-            data = poisson_at_least_one(traffic, sensor_data_cdf)
-            compute = poisson_at_least_one(traffic, sensor_compute_cdf)
+            data = poisson_at_least_one_at(rng, b, TRAFFIC, sensor_data_cdf)
+            compute = poisson_at_least_one_at(rng, b, TRAFFIC, sensor_compute_cdf)
             _enqueue_generated(
-                b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq_rem_mbit, dq_job, dq_jid,
-                dq_head, dq_len, next_jid, totals, step_counts, log_jid, log_rec,
+                b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid,
+                totals, step_counts, log_jid, log_rec,
             )  # fmt: skip
 
     # 3-4. Action and scheduling: class budgets per BS, split within a class by the scheduler.
@@ -410,9 +433,9 @@ def _step_one(
             budget = bandwidth_hz[b, d] * math.log2(1.0 + snr[b, d]) * dt_s / 1e6
             while budget > 0.0 and dq_len[b, d] > 0:
                 slot = dq_head[b, d]
-                rem = dq_rem_mbit[b, d, slot]
+                rem = dq[b, d, slot, JOB_REM]
                 if rem > budget + EPS:
-                    dq_rem_mbit[b, d, slot] = rem - budget
+                    dq[b, d, slot, JOB_REM] = rem - budget
                     sent_mbit += budget
                     budget = 0.0
                     break
@@ -420,29 +443,27 @@ def _step_one(
                 budget = max(budget - rem, 0.0)
                 dq_head[b, d] = (slot + 1) % q_dev
                 dq_len[b, d] -= 1
-                jid = dq_jid[b, d, slot]
-                data = dq_job[b, d, slot, JOB_DATA]
-                compute = dq_job[b, d, slot, JOB_COMPUTE]
-                for arr in (totals, step_counts):
-                    arr[b, c, SENT_JOBS] += 1.0
-                    arr[b, c, SENT_MBIT] += data
+                jid = np.int64(dq[b, d, slot, JOB_ID])
+                data = dq[b, d, slot, JOB_DATA]
+                compute = dq[b, d, slot, JOB_COMPUTE]
+                _count(totals, step_counts, b, c, SENT_JOBS, 1.0)
+                _count(totals, step_counts, b, c, SENT_MBIT, data)
                 _log_set(log_jid, log_rec, b, jid, LOG_T_TX, tnow)
                 if bq_len[b, m, c] >= bs_queue_capacity:
-                    for arr in (totals, step_counts):
-                        arr[b, c, DROP_MEC_JOBS] += 1.0
-                        arr[b, c, DROP_MEC_MBIT] += data
-                        arr[b, c, DROP_MEC_COMPUTE] += compute
+                    _count(totals, step_counts, b, c, DROP_MEC_JOBS, 1.0)
+                    _count(totals, step_counts, b, c, DROP_MEC_MBIT, data)
+                    _count(totals, step_counts, b, c, DROP_MEC_COMPUTE, compute)
                     _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_MEC)
                     continue
                 tail = (bq_head[b, m, c] + bq_len[b, m, c]) % q_bs
-                bq_rem[b, m, c, tail] = compute
-                bq_job[b, m, c, tail, JOB_DATA] = data
-                bq_job[b, m, c, tail, JOB_COMPUTE] = compute
-                bq_job[b, m, c, tail, JOB_T_GEN] = dq_job[b, d, slot, JOB_T_GEN]
-                bq_job[b, m, c, tail, JOB_SENSOR] = dq_job[b, d, slot, JOB_SENSOR]
-                bq_job[b, m, c, tail, JOB_DEVICE] = d
-                bq_job[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq_job[b, d, slot, JOB_T_GEN] if c == SENSOR else -1
-                bq_jid[b, m, c, tail] = jid
+                bq[b, m, c, tail, JOB_REM] = compute
+                bq[b, m, c, tail, JOB_ID] = dq[b, d, slot, JOB_ID]
+                bq[b, m, c, tail, JOB_DATA] = data
+                bq[b, m, c, tail, JOB_COMPUTE] = compute
+                bq[b, m, c, tail, JOB_T_GEN] = dq[b, d, slot, JOB_T_GEN]
+                bq[b, m, c, tail, JOB_SENSOR] = dq[b, d, slot, JOB_SENSOR]
+                bq[b, m, c, tail, JOB_DEVICE] = d
+                bq[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq[b, d, slot, JOB_T_GEN] if c == SENSOR else -1.0
                 bq_len[b, m, c] += 1
             c = UE if d < num_ues else SENSOR
             totals[b, c, TX_MBIT] += sent_mbit
@@ -459,40 +480,36 @@ def _step_one(
             cap = share * bs_compute_ups[m] * dt_s
             while cap > EPS and bq_len[b, m, c] > 0:
                 slot = bq_head[b, m, c]
-                jid = bq_jid[b, m, c, slot]
-                if c == UE and bq_job[b, m, c, slot, JOB_SENSOR_UPDATE_T] < 0:
-                    sensor = bq_job[b, m, c, slot, JOB_SENSOR]
+                jid = np.int64(bq[b, m, c, slot, JOB_ID])
+                if c == UE and bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] < 0:
+                    sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
                     if sensor < 0 or twin[b, sensor] < 0:
                         break  # head-of-line blocking: the twin has nothing to serve this request
-                    bq_job[b, m, c, slot, JOB_SENSOR_UPDATE_T] = twin[b, sensor]
+                    bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] = twin[b, sensor]
                     _log_set(log_jid, log_rec, b, jid, LOG_SENSOR_UPDATE_T, twin[b, sensor])
-                if bq_rem[b, m, c, slot] == bq_job[b, m, c, slot, JOB_COMPUTE]:
+                rem = bq[b, m, c, slot, JOB_REM]
+                if rem == bq[b, m, c, slot, JOB_COMPUTE]:
                     _log_set(log_jid, log_rec, b, jid, LOG_T_START, tnow)
-                rem = bq_rem[b, m, c, slot]
                 if rem > cap + EPS:
-                    bq_rem[b, m, c, slot] = rem - cap
-                    totals[b, c, PROC_COMPUTE] += cap
-                    step_counts[b, c, PROC_COMPUTE] += cap
+                    bq[b, m, c, slot, JOB_REM] = rem - cap
+                    _count(totals, step_counts, b, c, PROC_COMPUTE, cap)
                     break
                 cap = max(cap - rem, 0.0)
                 bq_head[b, m, c] = (slot + 1) % q_bs
                 bq_len[b, m, c] -= 1
-                data = bq_job[b, m, c, slot, JOB_DATA]
-                compute = bq_job[b, m, c, slot, JOB_COMPUTE]
-                for arr in (totals, step_counts):
-                    arr[b, c, PROC_COMPUTE] += rem
-                    arr[b, c, DONE_JOBS] += 1.0
-                    arr[b, c, DONE_MBIT] += data
-                    arr[b, c, DONE_COMPUTE] += compute
+                _count(totals, step_counts, b, c, PROC_COMPUTE, rem)
+                _count(totals, step_counts, b, c, DONE_JOBS, 1.0)
+                _count(totals, step_counts, b, c, DONE_MBIT, bq[b, m, c, slot, JOB_DATA])
+                _count(totals, step_counts, b, c, DONE_COMPUTE, bq[b, m, c, slot, JOB_COMPUTE])
                 _log_set(log_jid, log_rec, b, jid, LOG_T_DONE, tnow)
-                t_gen = bq_job[b, m, c, slot, JOB_T_GEN]
+                t_gen = np.int64(bq[b, m, c, slot, JOB_T_GEN])
                 if c == SENSOR:
-                    sensor = bq_job[b, m, c, slot, JOB_SENSOR]
+                    sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
                     twin[b, sensor] = max(twin[b, sensor], t_gen)
                     continue
                 # 7. Ages and reward of a completed UE job (MODEL.md §4).
                 aori = tnow - t_gen
-                aosi = abs(t_gen - bq_job[b, m, c, slot, JOB_SENSOR_UPDATE_T])
+                aosi = abs(t_gen - np.int64(bq[b, m, c, slot, JOB_SENSOR_UPDATE_T]))
                 r += sync_reward * aosi_discount**aosi
                 if aori > late_threshold:
                     r += late_penalty
@@ -523,7 +540,6 @@ def _step_one(
     # 8. Mobility: random waypoint at constant speed, a new waypoint on arrival.
     # DECISION: a UE that reaches its waypoint stops there for the rest of the step.
     if mobility == RANDOM_WAYPOINT:
-        move = rng[b, MOBILITY]
         hop = speed_mps * dt_s
         for k in range(num_ues):
             dx = waypoint_m[b, k, 0] - pos_m[b, k, 0]
@@ -532,8 +548,8 @@ def _step_one(
             if dist <= hop:
                 pos_m[b, k, 0] = waypoint_m[b, k, 0]
                 pos_m[b, k, 1] = waypoint_m[b, k, 1]
-                waypoint_m[b, k, 0] = uniform(move) * area_w_m
-                waypoint_m[b, k, 1] = uniform(move) * area_h_m
+                waypoint_m[b, k, 0] = uniform_at(rng, b, MOBILITY) * area_w_m
+                waypoint_m[b, k, 1] = uniform_at(rng, b, MOBILITY) * area_h_m
             else:
                 pos_m[b, k, 0] += dx / dist * hop
                 pos_m[b, k, 1] += dy / dist * hop

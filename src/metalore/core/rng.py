@@ -56,32 +56,50 @@ def next_seed(seed: np.int64) -> np.int64:
 
 
 @nb.njit(cache=True)
-def next_u64(s: np.ndarray) -> np.uint64:
-    """Advance one xoshiro256** stream (4 state words) and return 64 random bits."""
-    result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
-    t = s[1] << np.uint64(17)
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], 45)
+def next_u64_at(rng: np.ndarray, b: int, stream: int) -> np.uint64:
+    """Advance stream ``rng[b, stream]`` (xoshiro256**, 4 state words) and return 64 random bits.
+
+    Indexes the batch array directly: a view per draw would cost a reference-count update
+    on the shared array, which threads stepping other environments contend for.
+    """
+    s0, s1, s2, s3 = rng[b, stream, 0], rng[b, stream, 1], rng[b, stream, 2], rng[b, stream, 3]
+    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    rng[b, stream, 0], rng[b, stream, 1], rng[b, stream, 2], rng[b, stream, 3] = s0, s1, s2, s3
     return result
 
 
 @nb.njit(cache=True)
+def uniform_at(rng: np.ndarray, b: int, stream: int) -> float:
+    """Return a float uniform on [0, 1) from stream ``rng[b, stream]``."""
+    return float(next_u64_at(rng, b, stream) >> np.uint64(11)) * _TO_UNIT
+
+
+@nb.njit(cache=True)
+def poisson_at_least_one_at(rng: np.ndarray, b: int, stream: int, cdf: np.ndarray) -> int:
+    """Return ``max(Poisson(λ), 1)`` by inverting the cumulative table ``cdf`` of Poisson(λ)."""
+    k = np.searchsorted(cdf, uniform_at(rng, b, stream), side="right")
+    if k >= cdf.shape[0]:  # u beyond the table's last point: probability < 1e-15
+        k = cdf.shape[0] - 1
+    return max(k, 1)
+
+
+@nb.njit(cache=True)
 def uniform(s: np.ndarray) -> float:
-    """Return a float uniform on [0, 1) from stream ``s``."""
-    return float(next_u64(s) >> np.uint64(11)) * _TO_UNIT
+    """Return a float uniform on [0, 1) from one stream's 4 state words ``s``."""
+    return uniform_at(s.reshape((1, 1, 4)), 0, 0)
 
 
 @nb.njit(cache=True)
 def poisson_at_least_one(s: np.ndarray, cdf: np.ndarray) -> int:
-    """Return ``max(Poisson(λ), 1)`` by inverting the cumulative table ``cdf`` of Poisson(λ)."""
-    k = np.searchsorted(cdf, uniform(s), side="right")
-    if k >= cdf.shape[0]:  # u beyond the table's last point: probability < 1e-15
-        k = cdf.shape[0] - 1
-    return max(k, 1)
+    """``poisson_at_least_one_at`` for one stream's 4 state words ``s``."""
+    return poisson_at_least_one_at(s.reshape((1, 1, 4)), 0, 0, cdf)
 
 
 def poisson_cdf_table(mean: float) -> np.ndarray:

@@ -24,6 +24,7 @@ from metalore.core.state import (
     DROP_MEC_JOBS,
     DROP_UL_JOBS,
     GEN_JOBS,
+    JOB_REM,
     LOG_FIELDS,
     S_AORI_MAX,
     S_AORI_SUM,
@@ -49,18 +50,21 @@ PARALLEL_MIN_BATCH = 64
 
 
 @nb.njit(cache=True)
-def _live_sum(values, head, length, out):
-    """Sum ``values[..., slot]`` over the live slots of ring buffers ``(head, length)`` per queue."""
-    flat_v = values.reshape(-1, values.shape[-1])
-    flat_h = head.reshape(-1)
-    flat_l = length.reshape(-1)
-    flat_o = out.reshape(-1)
-    cap = flat_v.shape[1]
-    for q in range(flat_v.shape[0]):
-        s = 0.0
-        for j in range(flat_l[q]):
-            s += flat_v[q, (flat_h[q] + j) % cap]
-        flat_o[q] = s
+def _live_sum(records, field, head, length, out):
+    """Sum ``records[q, slot, field]`` over the live slots of ring buffer q (``head``, ``length``)."""
+    cap = records.shape[1]
+    for q in range(records.shape[0]):
+        total = 0.0
+        for j in range(length[q]):
+            total += records[q, (head[q] + j) % cap, field]
+        out[q] = total
+
+
+def _queue_sums(records: np.ndarray, head: np.ndarray, length: np.ndarray, field: int) -> np.ndarray:
+    """``_live_sum`` over queues of any leading shape; returns an array shaped like ``length``."""
+    out = np.zeros(length.size)
+    _live_sum(records.reshape(-1, *records.shape[-2:]), field, head.reshape(-1), length.reshape(-1), out)
+    return out.reshape(length.shape)
 
 
 @nb.njit(cache=True)
@@ -80,6 +84,10 @@ def nearest_rank_percentile(hist: np.ndarray, q: float) -> float:
         return float("nan")
     rank = int(np.ceil(q * n))
     return float(np.searchsorted(np.cumsum(hist), max(rank, 1)))
+
+
+def _by_class(counters: np.ndarray) -> dict[str, dict[str, float]]:
+    return {cls: dict(zip(COUNTERS, counters[c].tolist(), strict=True)) for c, cls in enumerate(CLASS_NAMES)}
 
 
 class BatchSimulator:
@@ -176,12 +184,9 @@ class BatchSimulator:
         if name == "queue_lengths":
             return s.bq_len.reshape(b, -1)
         if name == "queue_work":
-            work = np.zeros(s.bq_len.shape)
-            _live_sum(s.bq_rem, s.bq_head, s.bq_len, work)
-            return work.reshape(b, -1)
+            return _queue_sums(s.bq, s.bq_head, s.bq_len, JOB_REM).reshape(b, -1)
         if name == "uplink_backlog":
-            backlog = np.zeros(s.dq_len.shape)
-            _live_sum(s.dq_rem_mbit, s.dq_head, s.dq_len, backlog)
+            backlog = _queue_sums(s.dq, s.dq_head, s.dq_len, JOB_REM)
             k = self.params.num_ues
             return np.stack([backlog[:, :k].sum(axis=1), backlog[:, k:].sum(axis=1)], axis=1)
         if name == "twin_age":
@@ -215,11 +220,11 @@ class BatchSimulator:
 
     def step_counts(self, b: int) -> dict[str, dict[str, float]]:
         """Every counter's increment in the last step, per class."""
-        return {cls: dict(zip(COUNTERS, self.out.step_counts[b, c].tolist(), strict=True)) for c, cls in enumerate(CLASS_NAMES)}
+        return _by_class(self.out.step_counts[b])
 
     def totals(self, b: int) -> dict[str, dict[str, float]]:
         """Every cumulative counter of the episode so far, per class."""
-        return {cls: dict(zip(COUNTERS, self.state.totals[b, c].tolist(), strict=True)) for c, cls in enumerate(CLASS_NAMES)}
+        return _by_class(self.state.totals[b])
 
     def episode_summary(self, b: int) -> dict[str, float]:
         """AoI and throughput statistics of environment ``b``'s episode so far."""
@@ -271,4 +276,4 @@ class BatchSimulator:
         return jid[keep][order], self.state.log_rec[b][keep][order], max(0, generated - cap)
 
 
-__all__ = ["BatchSimulator", "LOG_FIELDS", "nearest_rank_percentile"]
+__all__ = ["LOG_FIELDS", "BatchSimulator", "nearest_rank_percentile"]

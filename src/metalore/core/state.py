@@ -28,10 +28,13 @@ STATIC, RANDOM_WAYPOINT = 0, 1
 RESOURCE_FAIR, ROUND_ROBIN, PROPORTIONAL_FAIR = 0, 1, 2
 SCHEDULER_IDS = {"resource_fair": RESOURCE_FAIR, "round_robin": ROUND_ROBIN, "proportional_fair": PROPORTIONAL_FAIR}
 
-# Fields of a device-queue slot (dq_job[..., field]).
-JOB_DATA, JOB_COMPUTE, JOB_T_GEN, JOB_SENSOR = 0, 1, 2, 3
-# Extra fields of an MEC-queue slot (bq_job[..., field]).
-JOB_DEVICE, JOB_SENSOR_UPDATE_T = 4, 5
+# Fields of a queue slot (dq[..., field] and bq[..., field]). A slot's fields are contiguous
+# (one record per job) because a job is always read and written whole: three separate arrays
+# cost three cache misses per touch. Integers are stored exactly (all < 2**53).
+# JOB_REM is Mbit still to send in a device queue and compute units still to serve in an MEC queue.
+JOB_REM, JOB_ID, JOB_DATA, JOB_COMPUTE, JOB_T_GEN, JOB_SENSOR, JOB_DEVICE, JOB_SENSOR_UPDATE_T = range(8)
+DQ_FIELDS = 6  # device queues use JOB_REM..JOB_SENSOR
+BQ_FIELDS = 8  # MEC queues add JOB_DEVICE and JOB_SENSOR_UPDATE_T
 
 # Cumulative per-class counters (totals[b, class, counter]); units in the names.
 COUNTERS = (
@@ -188,14 +191,10 @@ class State(NamedTuple):
     rng: np.ndarray  # (B, 3, 4) uint64, xoshiro256** streams (traffic, mobility, placement)
     pos_m: np.ndarray  # (B, D, 2) float64, device positions (m)
     waypoint_m: np.ndarray  # (B, K, 2) float64, random-waypoint targets (m)
-    dq_rem_mbit: np.ndarray  # (B, D, Q) float64, data still to send of each queued job (Mbit)
-    dq_job: np.ndarray  # (B, D, Q, 4) int32, JOB_DATA/COMPUTE/T_GEN/SENSOR of each queued job
-    dq_jid: np.ndarray  # (B, D, Q) int64, job ids
+    dq: np.ndarray  # (B, D, Q, DQ_FIELDS) float64, uplink FIFO ring buffers of job records
     dq_head: np.ndarray  # (B, D) int64, ring-buffer head slot
     dq_len: np.ndarray  # (B, D) int64, jobs queued (jobs)
-    bq_rem: np.ndarray  # (B, M, 2, Qb) float64, compute still to serve (units)
-    bq_job: np.ndarray  # (B, M, 2, Qb, 6) int32, device-queue fields + JOB_DEVICE, JOB_SENSOR_UPDATE_T
-    bq_jid: np.ndarray  # (B, M, 2, Qb) int64, job ids
+    bq: np.ndarray  # (B, M, 2, Qb, BQ_FIELDS) float64, MEC FIFO ring buffers of job records
     bq_head: np.ndarray  # (B, M, 2) int64, ring-buffer head slot
     bq_len: np.ndarray  # (B, M, 2) int64, jobs queued: [l_b(t), l^_b(t)]
     twin: np.ndarray  # (B, N) int64, generation step of the twin's latest update per sensor (-1 none)
@@ -227,9 +226,8 @@ class StepOutput(NamedTuple):
 
 def _per_device(scenario: Scenario, key: str, dtype: type = np.float64) -> np.ndarray:
     cfg = scenario.config
-    return np.concatenate(
-        [np.full(scenario.num_ues, cfg["ue"][key], dtype=dtype), np.full(scenario.num_sensors, cfg["sensor"][key], dtype=dtype)]
-    )
+    ues = np.full(scenario.num_ues, cfg["ue"][key], dtype=dtype)
+    return np.concatenate([ues, np.full(scenario.num_sensors, cfg["sensor"][key], dtype=dtype)])
 
 
 def _points(points: tuple[tuple[float, float], ...] | None, count: int) -> np.ndarray:
@@ -333,14 +331,10 @@ def allocate_state(params: Params, batch: int) -> State:
         rng=np.zeros((batch, NUM_STREAMS, 4), np.uint64),
         pos_m=np.zeros((batch, d, 2)),
         waypoint_m=np.zeros((batch, k, 2)),
-        dq_rem_mbit=np.zeros((batch, d, q)),
-        dq_job=np.zeros((batch, d, q, 4), np.int32),
-        dq_jid=np.zeros((batch, d, q), np.int64),
+        dq=np.zeros((batch, d, q, DQ_FIELDS)),
         dq_head=np.zeros((batch, d), np.int64),
         dq_len=np.zeros((batch, d), np.int64),
-        bq_rem=np.zeros((batch, m, 2, qb)),
-        bq_job=np.zeros((batch, m, 2, qb, 6), np.int32),
-        bq_jid=np.zeros((batch, m, 2, qb), np.int64),
+        bq=np.zeros((batch, m, 2, qb, BQ_FIELDS)),
         bq_head=np.zeros((batch, m, 2), np.int64),
         bq_len=np.zeros((batch, m, 2), np.int64),
         twin=np.full((batch, n), -1, np.int64),
