@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,12 +44,11 @@ def validate_action(action: Any, space: spaces.Box, symmetric: bool, batch_shape
                 f"action has shape {arr.shape}, expected {expected}: (bw_ue, comp_ue) in "
                 f"[{space.low.flat[0]:g}, 1] for each of the {space.shape[0] // 2} base station(s)"
             )
-    if not np.isfinite(arr).all():
+    if not math.isfinite(float(arr.sum())):  # NaN or ±inf anywhere makes the sum non-finite
         raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
-    arr = np.clip(arr, space.low.flat[0], 1.0)
     if symmetric:
-        arr = (arr + 1.0) * 0.5
-    return arr
+        return (np.minimum(np.maximum(arr, -1.0), 1.0) + 1.0) * 0.5
+    return np.minimum(np.maximum(arr, 0.0), 1.0)
 
 
 class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -151,7 +151,7 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
         self.render_mode = render_mode
         self.sim = BatchSimulator(self.scenario, batch=1, parallel=False)
         self._symmetric = self.scenario.config["action"]["range"] == "symmetric"
-        self.action_space = action_space_for(self.scenario)
+        self.action_space: spaces.Box = action_space_for(self.scenario)
         low, high = self.sim.observation_bounds()
         self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         self._action_buffer = np.zeros((1, self.scenario.num_bs, 2))
@@ -182,7 +182,7 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step() (and again after the episode is truncated)")
         self._action_buffer[0] = validate_action(action, self.action_space, self._symmetric).reshape(-1, 2)
         self.sim.step(self._action_buffer)
-        truncated = bool(self.sim.truncated()[0])
+        truncated = int(self.sim.state.t[0]) >= self.scenario.steps
         info = self.sim.step_info(0)
         if truncated:
             info["summary"] = self.sim.episode_summary(0)

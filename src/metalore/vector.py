@@ -65,7 +65,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         self.render_mode = None
         self.sim = BatchSimulator(self.scenario, batch=self.num_envs, parallel=parallel)
         self._symmetric = self.scenario.config["action"]["range"] == "symmetric"
-        self.single_action_space = action_space_for(self.scenario)
+        self.single_action_space: spaces.Box = action_space_for(self.scenario)
         low, high = self.sim.observation_bounds()
         self.single_observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -85,6 +85,8 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             if seed < 0:
                 raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer, a list of them, or None")
             return int(seed) + ids
+        if isinstance(seed, bool) or not isinstance(seed, Sequence | np.ndarray):
+            raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer, a list of them, or None")
         seeds = list(seed)
         if len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-envs: pass one per sub-env")

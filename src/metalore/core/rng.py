@@ -87,7 +87,7 @@ def poisson_at_least_one_at(rng: np.ndarray, b: int, stream: int, cdf: np.ndarra
     k = np.searchsorted(cdf, uniform_at(rng, b, stream), side="right")
     if k >= cdf.shape[0]:  # u beyond the table's last point: probability < 1e-15
         k = cdf.shape[0] - 1
-    return max(k, 1)
+    return max(int(k), 1)
 
 
 @nb.njit(cache=True)

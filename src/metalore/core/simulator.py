@@ -45,6 +45,7 @@ from metalore.core.state import (
     build_params,
 )
 
+_INFO_COLUMNS = [GEN_JOBS, SENT_JOBS, DONE_JOBS, DROP_UL_JOBS, DROP_MEC_JOBS]
 # Batches at least this large step on all threads (small ones lose more to thread start-up).
 PARALLEL_MIN_BATCH = 64
 
@@ -198,14 +199,15 @@ class BatchSimulator:
     def step_info(self, b: int) -> dict[str, Any]:
         """Per-step information of environment ``b`` (the Gymnasium ``info`` dict)."""
         out = self.out
-        counts = out.step_counts[b]
         n = int(out.done_n[b])
         info: dict[str, Any] = {"t": int(self.state.t[b]) - 1}
+        counts = out.step_counts[b][:, _INFO_COLUMNS].tolist()
         for c, cls in enumerate(CLASS_NAMES):
-            info[f"generated_{cls}"] = int(counts[c, GEN_JOBS])
-            info[f"sent_{cls}"] = int(counts[c, SENT_JOBS])
-            info[f"completed_{cls}"] = int(counts[c, DONE_JOBS])
-            info[f"dropped_{cls}"] = int(counts[c, DROP_UL_JOBS] + counts[c, DROP_MEC_JOBS])
+            generated, sent, completed, dropped_uplink, dropped_mec = counts[c]
+            info[f"generated_{cls}"] = int(generated)
+            info[f"sent_{cls}"] = int(sent)
+            info[f"completed_{cls}"] = int(completed)
+            info[f"dropped_{cls}"] = int(dropped_uplink + dropped_mec)
         info["queue_lengths"] = self.state.bq_len[b].copy()
         info["aori"] = out.done_aori[b, :n].astype(np.int64)
         info["aosi"] = out.done_aosi[b, :n].astype(np.int64)

@@ -226,7 +226,7 @@ class StepOutput(NamedTuple):
 
 def _per_device(scenario: Scenario, key: str, dtype: type = np.float64) -> np.ndarray:
     cfg = scenario.config
-    ues = np.full(scenario.num_ues, cfg["ue"][key], dtype=dtype)
+    ues: np.ndarray = np.full(scenario.num_ues, cfg["ue"][key], dtype=dtype)
     return np.concatenate([ues, np.full(scenario.num_sensors, cfg["sensor"][key], dtype=dtype)])
 
 
