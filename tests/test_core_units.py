@@ -1,0 +1,102 @@
+"""Unit checks of the core's small pieces: channel formulas, random streams, grid search, layout."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+from metalore.config import make_scenario
+from metalore.core import kernels
+from metalore.core.channel import OKUMURA_HATA, UMI_38901, path_loss_db, snr_linear
+from metalore.core.rng import poisson_at_least_one, poisson_cdf_table, seed_streams, uniform
+from metalore.core.simulator import BatchSimulator, nearest_rank_percentile
+from metalore.core.state import Params, State, StepOutput
+
+
+def test_okumura_hata_matches_the_formula_by_hand():
+    # f = 3500 MHz, h_b = 40 m, h_m = 1.5 m, d = 50 m (worked out in MODEL.md §3's notation):
+    log_f, log_hb = math.log10(3500), math.log10(40)
+    a_hm = (1.1 * log_f - 0.7) * 1.5 - (1.56 * log_f - 0.8)
+    expected = 69.55 + 26.16 * log_f - 13.82 * log_hb - a_hm + (44.9 - 6.55 * log_hb) * math.log10(0.05)
+    assert expected == pytest.approx(95.29, abs=0.01)
+    assert path_loss_db(OKUMURA_HATA, 50.0, 3500.0, 40.0, 1.5, False) == pytest.approx(expected, rel=1e-12)
+
+
+def test_snr_uses_consistent_units():
+    # 40 dBm - 95.29 dB = -55.29 dBm = 2.96e-9 W; over 1e-12 W noise -> SNR ~ 2958.
+    assert snr_linear(40.0, 95.29, 1e-12) == pytest.approx(10 ** (-55.29 / 10) / 1000 / 1e-12, rel=1e-12)
+    assert snr_linear(40.0, 95.29, 1e-12) == pytest.approx(2958, rel=1e-3)
+
+
+def test_umi_los_and_nlos():
+    d3 = math.hypot(50.0, 40.0 - 1.5)
+    breakpoint_m = 4 * 39.0 * 0.5 * 3.5e9 / 299_792_458.0  # ~910 m: 50 m is before it
+    assert breakpoint_m > 50
+    los = 32.4 + 21 * math.log10(d3) + 20 * math.log10(3.5)
+    nlos = 35.3 * math.log10(d3) + 22.4 + 21.3 * math.log10(3.5)
+    assert path_loss_db(UMI_38901, 50.0, 3500.0, 40.0, 1.5, True) == pytest.approx(los)
+    assert path_loss_db(UMI_38901, 50.0, 3500.0, 40.0, 1.5, False) == pytest.approx(max(los, nlos))
+
+
+def test_streams_are_reproducible_uniform_and_independent():
+    words = np.zeros((3, 4), np.uint64)
+    seed_streams(words, 42)
+    again = np.zeros((3, 4), np.uint64)
+    seed_streams(again, 42)
+    assert np.array_equal(words, again)
+    assert len({tuple(w) for w in words}) == 3
+    draws = np.array([uniform(words[0]) for _ in range(20000)])
+    assert draws.min() >= 0.0 and draws.max() < 1.0
+    assert abs(draws.mean() - 0.5) < 0.01 and abs(draws.var() - 1 / 12) < 0.003
+
+
+@pytest.mark.parametrize("mean", [0.3, 5.0, 70.0])
+def test_poisson_sizes_have_the_right_distribution(mean):
+    words = np.zeros((3, 4), np.uint64)
+    seed_streams(words, 7)
+    cdf = poisson_cdf_table(mean)
+    samples = np.array([poisson_at_least_one(words[0], cdf) for _ in range(20000)])
+    assert samples.min() >= 1
+    # max(Poisson, 1): P(X = 1) absorbs P(X = 0); the mean shifts by exactly P(X = 0).
+    expected_mean = mean + math.exp(-mean)
+    assert abs(samples.mean() - expected_mean) < 4 * math.sqrt(mean / 20000) + 1e-3
+    if mean > 1:
+        assert abs(samples.var() - mean) < 0.1 * mean
+
+
+def test_grid_nearest_sensor_equals_brute_force():
+    cfg = {"area": {"width_m": 1000, "height_m": 1000}, "bs": {"positions_m": [[500, 500]]},
+           "sensor": {"count": 200, "placement": {"min_distance_m": 0, "max_distance_m": 700, "min_separation_m": 5}}}
+    sim = BatchSimulator(make_scenario("paper", cfg), batch=2)
+    sim.reset([0, 1], [3, 4])
+    p, s = sim.params, sim.state
+    assert kernels.BRUTE_FORCE_SENSORS < 200  # the grid path is the one under test
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.uniform(0, 1000, (300, 2)), s.pos_m[1, p.num_ues:][:20]])  # incl. exact hits
+    for b in (0, 1):
+        sensors = s.pos_m[b, p.num_ues:]
+        for x, y in points:
+            d2 = (sensors[:, 0] - x) ** 2 + (sensors[:, 1] - y) ** 2
+            got = kernels.nearest_sensor(b, x, y, s.pos_m, p.num_ues, p.grid_cell_m, p.grid_nx, p.grid_ny,
+                                         s.grid_start, s.grid_items)
+            assert got == int(np.flatnonzero(d2 == d2.min())[0])
+
+
+def test_kernel_signature_matches_the_state_layout():
+    params = list(inspect.signature(kernels._step_one.py_func).parameters)
+    expected = ["b", "action", *Params._fields, *State._fields, *StepOutput._fields]
+    renamed = {"seed": "seeds"}  # the kernel's batch of seeds vs the State field name
+    assert params == [renamed.get(name, name) for name in expected]
+    init_params = list(inspect.signature(kernels._init_one.py_func).parameters)
+    assert init_params == ["b", "seed", *Params._fields, *[renamed.get(n, n) for n in State._fields]]
+
+
+def test_nearest_rank_percentile():
+    hist = np.zeros(10, np.int64)
+    hist[[0, 3, 7]] = [90, 5, 5]  # 100 values: 90 zeros, 5 threes, 5 sevens
+    assert nearest_rank_percentile(hist, 0.95) == 3.0
+    assert nearest_rank_percentile(hist, 0.96) == 7.0
+    assert math.isnan(nearest_rank_percentile(np.zeros(4, np.int64), 0.95))
