@@ -54,12 +54,12 @@ def registered_ids() -> list[str]:
 _register()
 
 __all__ = [
-    "ConfigError",
-    "MetaLoreEnv",
-    "MetaLoreVectorEnv",
     "PRESETS",
     "PRESET_IDS",
     "SEED_ALIAS_ID",
+    "ConfigError",
+    "MetaLoreEnv",
+    "MetaLoreVectorEnv",
     "Scenario",
     "__version__",
     "load_config_file",

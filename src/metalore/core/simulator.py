@@ -87,6 +87,17 @@ def nearest_rank_percentile(hist: np.ndarray, q: float) -> float:
     return float(np.searchsorted(np.cumsum(hist), max(rank, 1)))
 
 
+def observation_layout(scenario: Scenario) -> dict[str, slice]:
+    """Where each feature of ``observation.features`` sits in the observation vector."""
+    m, n = scenario.num_bs, scenario.num_sensors
+    sizes = {"queue_lengths": 2 * m, "queue_work": 2 * m, "uplink_backlog": 2, "twin_age": n, "time": 1}
+    layout, start = {}, 0
+    for name in scenario.config["observation"]["features"]:
+        layout[name] = slice(start, start + sizes[name])
+        start += sizes[name]
+    return layout
+
+
 def _by_class(counters: np.ndarray) -> dict[str, dict[str, float]]:
     return {cls: dict(zip(COUNTERS, counters[c].tolist(), strict=True)) for c, cls in enumerate(CLASS_NAMES)}
 
@@ -114,7 +125,8 @@ class BatchSimulator:
         use_threads = batch >= PARALLEL_MIN_BATCH if parallel is None else parallel
         self._step_kernel = kernels.step_envs_parallel if use_threads else kernels.step_envs
         self._features = tuple(scenario.config["observation"]["features"])
-        self.observation_size = sum(self._feature_size(f) for f in self._features)
+        self.layout = observation_layout(scenario)
+        self.observation_size = max((s.stop for s in self.layout.values()), default=0)
 
     # ----------------------------------------------------------------- initial / transition
     def reset(self, env_ids: np.ndarray | list[int], seeds: np.ndarray | list[int]) -> None:
@@ -151,12 +163,6 @@ class BatchSimulator:
         """(B,) float64: reward of the last step (MODEL.md §4)."""
         return self.out.reward
 
-    def _feature_size(self, name: str) -> int:
-        m = self.num_bs
-        return {"queue_lengths": 2 * m, "queue_work": 2 * m, "uplink_backlog": 2, "time": 1}.get(
-            name, self.scenario.num_sensors
-        )
-
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of the observation vector (for the Box space)."""
         p = self.params
@@ -169,7 +175,7 @@ class BatchSimulator:
             "twin_age": float(p.steps + 1),
             "time": 1.0,
         }
-        highs = [np.full(self._feature_size(f), upper[f]) for f in self._features]
+        highs = [np.full(self.layout[f].stop - self.layout[f].start, upper[f]) for f in self._features]
         high = np.concatenate(highs).astype(np.float32)
         return np.zeros_like(high), high
 
@@ -278,4 +284,4 @@ class BatchSimulator:
         return jid[keep][order], self.state.log_rec[b][keep][order], max(0, generated - cap)
 
 
-__all__ = ["LOG_FIELDS", "BatchSimulator", "nearest_rank_percentile"]
+__all__ = ["LOG_FIELDS", "BatchSimulator", "nearest_rank_percentile", "observation_layout"]

@@ -1,0 +1,453 @@
+"""The ``metalore`` command line: run a policy on a scenario, list presets, show configurations.
+
+Usage::
+
+    metalore run [--scenario P] [--config FILE] [--set KEY=VALUE ...] [--policy SPEC]
+                 [--episodes N] [--seed S] [--out DIR] [--job-log] [--quiet]
+    metalore scenarios
+    metalore show-config [--scenario P] [--config FILE] [--set KEY=VALUE ...]
+    metalore --version
+
+The scenario is the preset (``--scenario``, else the config file's ``preset:``, else
+``paper``), with the config file's sections and then every ``--set`` merged over it.
+``--set`` values are YAML scalars or flow collections (``--set ue.count=20``,
+``--set 'bs.positions_m=[[100, 100]]'``); numbers such as ``50e6`` that YAML would read as
+text are taken as numbers.
+
+``run`` plays ``--episodes`` episodes, episode i with seed ``S + i`` for both the env and
+the policy's own randomness (so any episode replays alone), and writes to ``--out``
+(default ``runs/YYYYmmdd-HHMMSS`` under the current directory, local time, with ``-2``,
+``-3``, ... appended if that folder exists; an existing ``--out`` folder is reused and
+its files of the same names replaced):
+
+* ``episodes.csv``: one row per episode (episode, seed, then every key of
+  ``env.unwrapped.episode_summary()``); ``episodes.json``: the same plus their mean
+  (``mean`` ignores episodes where a statistic is undefined, e.g. no completed UE job);
+* ``scenario.yaml``: the full resolved configuration (``--config scenario.yaml`` re-runs it);
+* ``run.json``: command, policy, seeds, package versions, start time, wall time;
+* ``job_log_000.csv`` (and ``.parquet`` if pyarrow is installed) per episode when the job
+  log is on (``--job-log``, or ``log.jobs: true`` in the configuration).
+
+Every file is written atomically. Invalid input prints one line ``metalore: error: ...``
+to stderr and exits with status 2; an unexpected failure exits with status 1 (add
+``--traceback`` before the command to see the Python traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from metalore import PRESET_IDS, __version__
+from metalore.config import PRESETS, ConfigError, Scenario, deep_merge, load_config_file, make_scenario
+from metalore.env import MetaLoreEnv
+from metalore.io import atomic_path, write_json, write_text
+from metalore.joblog import write_job_log
+from metalore.policies import POLICIES, Policy, PolicyError, make_policy
+
+__all__ = ["UsageError", "build_parser", "main", "parse_set_options", "run_episode", "scenario_yaml"]
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+VERSIONED_PACKAGES = ("metalore", "numpy", "gymnasium", "numba", "pandas", "pyarrow")
+
+# (summary key, column header, format) of the table printed by ``run``.
+TABLE_COLUMNS = (
+    ("reward", "reward", "{:.2f}"),
+    ("aori_mean", "AoRI mean", "{:.2f}"),
+    ("aori_p95", "AoRI p95", "{:.1f}"),
+    ("aosi_mean", "AoSI mean", "{:.2f}"),
+    ("aosi_p95", "AoSI p95", "{:.1f}"),
+    ("late_fraction", "late", "{:.1%}"),
+    ("ue_throughput_mbps", "UE Mbit/s", "{:.1f}"),
+    ("sensor_throughput_mbps", "sensor Mbit/s", "{:.1f}"),
+    ("dropped", "drops", "{:.0f}"),
+)
+DROP_KEYS = ("ue_dropped_uplink", "ue_dropped_mec", "sensor_dropped_uplink", "sensor_dropped_mec")
+
+
+class UsageError(Exception):
+    """Invalid command-line input (bad option, bad ``--set``, bad output folder)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports errors by raising, so ``main`` prints them on one line."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`UsageError` instead of printing the usage block and exiting."""
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# --------------------------------------------------------------------------- scenario options
+def _parse_value(item: str, text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise UsageError(f"--set {item!r}: value {text!r} is not a valid YAML value ({reason})") from None
+    if isinstance(value, str):  # YAML 1.1 reads "50e6" as text; the user meant a number
+        for number in (int, float):
+            try:
+                return number(value)
+            except ValueError:
+                pass
+    return value
+
+
+def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
+    """Turn ``["ue.count=20", "log.jobs=true"]`` into the nested overrides ``{"ue": {"count": 20}, ...}``."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(part.strip() for part in parts):
+            raise UsageError(f"--set {item!r} is invalid: expected KEY=VALUE with a dotted key, e.g. --set ue.count=20")
+        nested: Any = _parse_value(item, text.strip())
+        for part in reversed(parts):
+            nested = {part.strip(): nested}
+        overrides = deep_merge(overrides, nested)
+    return overrides
+
+
+def _add_scenario_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        choices=list(PRESETS),
+        default=None,
+        metavar="PRESET",
+        help=f"preset to start from: {', '.join(PRESETS)} (default: the config file's 'preset', else paper)",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML or TOML file merged over the preset")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one dotted config key (repeatable), e.g. --set ue.count=20 --set log.jobs=true",
+    )
+
+
+def resolve_scenario(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> tuple[Scenario, dict[str, Any]]:
+    """The scenario of ``--scenario``/``--config``/``--set`` (and ``extra`` on top), and the overrides used."""
+    preset = args.scenario
+    overrides: dict[str, Any] = {}
+    if args.config:
+        file_preset, overrides = load_config_file(args.config)
+        preset = preset or file_preset
+    overrides = deep_merge(overrides, parse_set_options(args.set))
+    if extra:
+        overrides = deep_merge(overrides, extra)
+    return make_scenario(preset or "paper", overrides), overrides
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Block-style mappings, flow-style lists of values: ``positions_m: [[100.0, 100.0]]`` stays on one line."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = not any(isinstance(item, dict) for item in data)  # lists of mappings (traffic phases) stay blocks
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_ConfigDumper.add_representer(list, _represent_list)
+
+
+def scenario_yaml(scenario: Scenario) -> str:
+    """The full resolved configuration as YAML, loadable again with ``--config``."""
+    header = (
+        f"# MetaLore scenario: preset '{scenario.name}' with every value resolved.\n"
+        "# Re-run with: metalore run --config scenario.yaml\n"
+    )
+    body = yaml.dump({"preset": scenario.name, **scenario.to_dict()}, Dumper=_ConfigDumper, sort_keys=False)
+    return header + body
+
+
+# --------------------------------------------------------------------------- running
+def run_episode(
+    env: MetaLoreEnv, policy: Policy, seed: int, on_step: Callable[[], Any] | None = None
+) -> dict[str, Any]:
+    """Play one episode of ``policy`` in ``env`` (both seeded with ``seed``); return its summary."""
+    obs, _ = env.reset(seed=seed)
+    policy.reset(seed=seed)
+    truncated = False
+    while not truncated:
+        obs, _, _, truncated, info = env.step(policy.env_action(obs))
+        if on_step is not None:
+            on_step()
+    return info["summary"]
+
+
+def _mean_row(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean of every metric over the episodes where it is defined (NaN where it never is)."""
+    mean: dict[str, float] = {}
+    for key in rows[0]:
+        if key in ("episode", "seed"):
+            continue
+        values = [float(r[key]) for r in rows if not math.isnan(float(r[key]))]
+        mean[key] = sum(values) / len(values) if values else float("nan")
+    return mean
+
+
+def _format_table(rows: list[dict[str, Any]], mean: dict[str, float]) -> str:
+    headers = ["episode", "seed", *(header for _, header, _ in TABLE_COLUMNS)]
+
+    def cells(label: str, seed: str, metrics: dict[str, Any]) -> list[str]:
+        values = {**metrics, "dropped": sum(float(metrics[k]) for k in DROP_KEYS)}
+        out = [label, seed]
+        for key, _, fmt in TABLE_COLUMNS:
+            value = float(values[key])
+            out.append("-" if math.isnan(value) else fmt.format(value))
+        return out
+
+    body = [cells(str(r["episode"]), str(r["seed"]), r) for r in rows]
+    if len(rows) > 1:
+        body.append(cells("mean", "", mean))
+    widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in [headers, *body]]
+    return "\n".join(lines)
+
+
+def _default_out_dir() -> Path:
+    base = Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def _prepare_out_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {str(path)!r} exists and is not a folder: choose another path")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    found["metalore"] = found["metalore"] or __version__
+    found["python"] = platform.python_version()
+    return found
+
+
+def _write_csv(frame: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _write_job_logs(env: MetaLoreEnv, out: Path, episode: int) -> list[str]:
+    frame = env.job_log()
+    names = [f"job_log_{episode:03d}.csv"]
+    if importlib.util.find_spec("pyarrow") is not None:
+        names.append(f"job_log_{episode:03d}.parquet")
+    for name in names:
+        write_job_log(frame, out / name)
+    if frame.attrs.get("rows_dropped"):
+        print(
+            f"metalore: warning: episode {episode}: the job log kept the last {len(frame)} jobs and dropped "
+            f"{frame.attrs['rows_dropped']} older ones; raise log.max_jobs to keep all",
+            file=sys.stderr,
+        )
+    return names
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore run``: play episodes of a policy, print a summary table, write the results folder."""
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    scenario, overrides = resolve_scenario(args, {"log": {"jobs": True}} if args.job_log else None)
+    first_seed = args.seed if args.seed is not None else int(scenario.config["episode"]["seed"])
+    seeds = [first_seed + i for i in range(args.episodes)]
+    env = MetaLoreEnv(scenario)
+    policy = make_policy(args.policy, env, seed=first_seed)
+    out = _prepare_out_dir(Path(args.out) if args.out else _default_out_dir())
+    log_jobs = bool(scenario.config["log"]["jobs"])
+
+    from tqdm import tqdm  # imported here: only `run` needs it (keeps `--version` and `scenarios` quick)
+
+    rows: list[dict[str, Any]] = []
+    files = ["episodes.csv", "episodes.json", "scenario.yaml", "run.json"]
+    show_progress = not args.quiet and sys.stderr.isatty()
+    with tqdm(total=len(seeds) * scenario.steps, unit="step", file=sys.stderr, disable=not show_progress) as bar:
+        for episode, seed in enumerate(seeds):
+            bar.set_description(f"episode {episode + 1}/{len(seeds)}")
+            summary = run_episode(env, policy, seed, on_step=bar.update)
+            rows.append({"episode": episode, "seed": seed, **summary})
+            if log_jobs:
+                files += _write_job_logs(env, out, episode)
+
+    import pandas as pd  # idem
+
+    mean = _mean_row(rows)
+    _write_csv(pd.DataFrame(rows), out / "episodes.csv")
+    write_json(out / "episodes.json", {"episodes": rows, "mean": mean})
+    write_text(out / "scenario.yaml", scenario_yaml(scenario))
+    write_json(
+        out / "run.json",
+        {
+            "command": shlex.join(["metalore", *argv]),
+            "argv": list(argv),
+            "scenario": scenario.name,
+            "config_file": str(Path(args.config).resolve()) if args.config else None,
+            "overrides": overrides,
+            "policy": policy.spec,
+            "policy_arg": args.policy,
+            "episodes": len(seeds),
+            "seeds": seeds,
+            "job_log": log_jobs,
+            "out": str(out.resolve()),
+            "files": files,
+            "started_at": started.isoformat(timespec="seconds"),
+            "elapsed_s": round(time.perf_counter() - clock, 3),
+            "versions": _versions(),
+            "platform": platform.platform(),
+        },
+    )
+    if args.quiet:
+        print(out)
+    else:
+        print(f"scenario {scenario.name}, policy {policy.spec}, {len(seeds)} episode(s) of {scenario.steps} steps")
+        print(_format_table(rows, mean))
+        print(f"results: {out}")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore scenarios``: one line per preset with its sizes."""
+    headers = ["preset", "gymnasium id", "BS", "UEs", "sensors", "steps", "area (m)", "MHz/BS", "units/s/BS", "traffic"]
+    body = []
+    for name in PRESETS:
+        s = make_scenario(name)
+        cfg = s.config
+        phases = len(cfg["traffic"]["phases"])
+        body.append(
+            [
+                name,
+                PRESET_IDS.get(name, "-"),
+                str(s.num_bs),
+                str(s.num_ues),
+                str(s.num_sensors),
+                str(s.steps),
+                f"{cfg['area']['width_m']:g} x {cfg['area']['height_m']:g}",
+                f"{cfg['bs']['bandwidth_hz'] / 1e6:g}",
+                f"{cfg['bs']['compute_units_per_s']:g}",
+                f"{phases} phases" if phases else "steady",
+            ]
+        )
+    widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
+    for line in [headers, *body]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_show_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore show-config``: print the resolved configuration as YAML."""
+    scenario, _ = resolve_scenario(args)
+    print(scenario_yaml(scenario), end="")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser and entry point
+def _count(minimum: int, maximum: int = 2**63 - 1) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected an integer <= {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``metalore`` command."""
+    parser = _Parser(prog="metalore", description="MetaLore: AoI-aware orchestration simulator.")
+    parser.add_argument("--version", action="version", version=f"metalore {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the Python traceback of unexpected errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    policies = "; ".join(f"{entry.usage}: {entry.summary}" for entry in POLICIES.values())
+    run = commands.add_parser(
+        "run",
+        help="run a policy for some episodes and write the results",
+        description="Run a policy on a scenario, print per-episode metrics and write a results folder.",
+        epilog="example: metalore run --scenario small --policy static:0.5,0.6 --episodes 3 --set episode.steps=50",
+    )
+    _add_scenario_options(run)
+    run.add_argument("--policy", default="random", metavar="SPEC", help=f"policy (default: random). {policies}")
+    run.add_argument("--episodes", type=_count(1), default=1, metavar="N", help="episodes (default: 1)")
+    run.add_argument(
+        "--seed",
+        type=_count(0, 2**62),  # episode seeds S+i stay inside int64
+        default=None,
+        metavar="S",
+        help="seed of episode 0; episode i uses S+i (default: the scenario's episode.seed)",
+    )
+    run.add_argument("--out", metavar="DIR", help="results folder (default: runs/YYYYmmdd-HHMMSS)")
+    run.add_argument("--job-log", action="store_true", help="record and write the per-job log of each episode")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or table; print only the results folder")
+    run.set_defaults(handler=cmd_run)
+
+    scenarios = commands.add_parser("scenarios", help="list the scenario presets and their sizes")
+    scenarios.set_defaults(handler=cmd_scenarios)
+
+    show = commands.add_parser("show-config", help="print the resolved configuration as YAML")
+    _add_scenario_options(show)
+    show.set_defaults(handler=cmd_show_config)
+    return parser
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print("metalore: error: " + " ".join(str(message).split()), file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``metalore`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and --version print and exit 0
+        return exc.code if isinstance(exc.code, int) else 0
+    except UsageError as exc:
+        return _fail(str(exc))
+    try:
+        return args.handler(args, argv)
+    except (UsageError, ConfigError, PolicyError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        target = f" {exc.filename!r}" if exc.filename else ""
+        return _fail(f"cannot access{target}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        print("metalore: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.traceback:
+            raise
+        return _fail(
+            f"unexpected {type(exc).__name__}: {exc} (this is a bug; rerun with 'metalore --traceback ...')",
+            EXIT_INTERNAL,
+        )
