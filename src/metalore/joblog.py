@@ -103,6 +103,11 @@ def write_job_log(frame: Any, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"job log path {str(path)!r} must end in .csv or .parquet")
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401  (pandas needs it for Parquet)
+        except ImportError as exc:
+            raise ImportError('writing Parquet needs pyarrow: pip install "metalore[parquet]"') from exc
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             frame.to_csv(tmp, index=False)
