@@ -56,6 +56,7 @@ from metalore.env import MetaLoreEnv
 from metalore.io import atomic_path, write_json, write_text
 from metalore.joblog import write_job_log
 from metalore.policies import POLICIES, Policy, PolicyError, make_policy
+from metalore.video import add_render_arguments, run_render
 
 __all__ = ["UsageError", "build_parser", "main", "parse_set_options", "run_episode", "scenario_yaml"]
 
@@ -380,6 +381,11 @@ def _count(minimum: int, maximum: int = 2**63 - 1) -> Callable[[str], int]:
     return parse
 
 
+def cmd_render(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore render``: record an episode as a video (see ``metalore.video``)."""
+    return run_render(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``metalore`` command."""
     parser = _Parser(prog="metalore", description="MetaLore: AoI-aware orchestration simulator.")
@@ -413,6 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios = commands.add_parser("scenarios", help="list the scenario presets and their sizes")
     scenarios.set_defaults(handler=cmd_scenarios)
 
+    render = commands.add_parser(
+        "render",
+        help="record one episode as a GIF (and MP4 with an encoder)",
+        description="Record one episode of a policy as an animated GIF (.mp4 needs imageio-ffmpeg).",
+        epilog="example: metalore render --policy twin_first --out episode.gif",
+    )
+    add_render_arguments(render)
+    render.set_defaults(handler=cmd_render)
+
     show = commands.add_parser("show-config", help="print the resolved configuration as YAML")
     _add_scenario_options(show)
     show.set_defaults(handler=cmd_show_config)
@@ -436,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     try:
         return args.handler(args, argv)
-    except (UsageError, ConfigError, PolicyError) as exc:
+    except (UsageError, ConfigError, PolicyError, ImportError, ValueError) as exc:  # user input or a missing extra
         return _fail(str(exc))
     except OSError as exc:
         target = f" {exc.filename!r}" if exc.filename else ""

@@ -13,6 +13,7 @@ from gymnasium import spaces
 from metalore.config import ConfigError, Scenario, make_scenario
 from metalore.core.simulator import BatchSimulator
 from metalore.joblog import job_log_frame
+from metalore.render import RenderMixin
 
 
 def action_space_for(scenario: Scenario) -> spaces.Box:
@@ -51,7 +52,7 @@ def validate_action(action: Any, space: spaces.Box, symmetric: bool, batch_shape
     return np.minimum(np.maximum(arr, 0.0), 1.0)
 
 
-class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
+class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
     """AoI-aware orchestration of uplink bandwidth and MEC compute in a smart-city sub-metaverse.
 
     ## Description
@@ -112,7 +113,9 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
     * ``config``: a mapping deep-merged over the preset (keys in ``docs/config.md``), e.g.
       ``{"ue": {"count": 20}, "log": {"jobs": True}}``; unknown keys and out-of-range values
       raise ``ConfigError``.
-    * ``render_mode``: ``None`` (the simulator core never renders).
+    * ``render_mode``: ``None`` (default: no rendering work at all), ``"rgb_array"`` (``render()``
+      returns a 1200x600 RGB frame: map and dashboard) or ``"human"`` (a matplotlib window,
+      redrawn every step; needs a display). Both need ``pip install "metalore[render]"``.
 
     ``info`` after each step holds ``t``, per-class ``generated_*``, ``sent_*``,
     ``completed_*``, ``dropped_*`` counts of the step, ``queue_lengths`` (M, 2), and ``aori``
@@ -131,7 +134,7 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
     * v0: first release (MODEL.md of 2026-11).
     """
 
-    metadata = {"render_modes": [], "render_fps": 4}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 4}
 
     def __init__(
         self,
@@ -157,6 +160,8 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
         self._action_buffer = np.zeros((1, self.scenario.num_bs, 2))
         self._episode_seed: int | None = None
         self._needs_reset = True
+        if render_mode is not None:
+            self._init_renderer()
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -174,6 +179,8 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
         self._episode_seed = episode_seed
         self.sim.reset([0], [episode_seed])
         self._needs_reset = False
+        if self.render_mode is not None:
+            self._record_render(None)
         return self.sim.observe()[0], {"t": 0, "seed": episode_seed}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -187,6 +194,8 @@ class MetaLoreEnv(gym.Env[np.ndarray, np.ndarray]):
         if truncated:
             info["summary"] = self.sim.episode_summary(0)
             self._needs_reset = True
+        if self.render_mode is not None:
+            self._record_render(self._action_buffer[0])
         return self.sim.observe()[0], float(self.sim.reward()[0]), False, truncated, info
 
     # ----------------------------------------------------------------- read-outs

@@ -1,0 +1,214 @@
+"""Rendering: frames, determinism, the bounded history, videos, and the render-mode contract."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+os.environ["MPLBACKEND"] = "Agg"  # before matplotlib is imported anywhere in this process
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("PIL")
+
+from PIL import Image
+
+from metalore import MetaLoreEnv
+from metalore import render as render_module
+from metalore.render import BS_COLOR, UE_CLASS_COLOR, Renderer, RenderError
+from metalore.video import mp4_available, record_episode
+
+SHORT = {"episode": {"steps": 12}}
+
+
+def rgb(hex_color: str) -> np.ndarray:
+    return np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.uint8)
+
+
+def play(env: MetaLoreEnv, steps: int, seed: int = 5, action_seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(action_seed)
+    env.reset(seed=seed)
+    frames = [env.render()]
+    for _ in range(steps):
+        env.step(rng.random(env.action_space.shape))
+        frames.append(env.render())
+    return frames
+
+
+@pytest.fixture(scope="module")
+def paper_frames() -> list[np.ndarray]:
+    env = MetaLoreEnv("paper", SHORT, render_mode="rgb_array")
+    return play(env, 10)
+
+
+def test_frame_is_rgb_uint8_of_the_default_size(paper_frames):
+    for frame in paper_frames:
+        assert frame.shape == (600, 1200, 3)
+        assert frame.dtype == np.uint8
+        assert frame.flags.writeable
+
+
+def test_frames_are_not_blank(paper_frames):
+    frame = paper_frames[-1]
+    assert frame.std() > 30
+    colours = np.unique(frame.reshape(-1, 3), axis=0)
+    assert len(colours) > 100
+
+
+def test_frames_change_as_the_episode_runs(paper_frames):
+    differences = [np.mean(np.any(a != b, axis=2)) for a, b in itertools.pairwise(paper_frames)]
+    assert all(d > 0.001 for d in differences)  # every step moves UEs, bars and curves
+
+
+def test_reference_frame_properties(paper_frames):
+    start, later = paper_frames[0], paper_frames[-1]
+    for frame in (start, later):
+        non_white = np.mean(np.any(frame < 245, axis=2))
+        assert 0.08 < non_white < 0.45, non_white
+        bs_pixels = np.all(frame == rgb(BS_COLOR), axis=2).sum()
+        assert bs_pixels > 100  # the BS triangle (and its label)
+    # After steps the split bars show the UE class colour; at reset they are empty.
+    assert np.all(later == rgb(UE_CLASS_COLOR), axis=2).sum() > np.all(start == rgb(UE_CLASS_COLOR), axis=2).sum() + 500
+
+
+def test_same_seed_and_actions_give_identical_frames(paper_frames):
+    again = play(MetaLoreEnv("paper", SHORT, render_mode="rgb_array"), 10)
+    assert all(np.array_equal(a, b) for a, b in zip(paper_frames, again, strict=True))
+
+
+def test_frames_do_not_depend_on_which_steps_were_rendered(paper_frames):
+    env = MetaLoreEnv("paper", SHORT, render_mode="rgb_array")
+    rng = np.random.default_rng(0)
+    env.reset(seed=5)
+    for _ in range(10):
+        env.step(rng.random(env.action_space.shape))
+    assert np.array_equal(env.render(), paper_frames[-1])
+
+
+def test_rendering_does_not_change_the_dynamics():
+    plain = MetaLoreEnv("small", SHORT)
+    drawn = MetaLoreEnv("small", SHORT, render_mode="rgb_array")
+    for env in (plain, drawn):
+        env.reset(seed=3)
+    rng = np.random.default_rng(1)
+    for _ in range(12):
+        action = rng.random(plain.action_space.shape)
+        a, b = plain.step(action), drawn.step(action)
+        drawn.render()
+        assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+
+
+def test_render_mode_none_never_creates_a_renderer(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a renderer was created with render_mode=None")
+
+    monkeypatch.setattr(render_module, "Renderer", forbidden)
+    env = MetaLoreEnv("small", SHORT)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(env.action_space.sample())
+    assert env._renderer is None
+    assert env.render() is None
+
+
+def test_import_metalore_does_not_import_matplotlib():
+    code = "import sys, metalore; sys.exit('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r'pip install "metalore\[render\]"'):
+        MetaLoreEnv("small", render_mode="rgb_array")
+
+
+def test_human_mode_without_a_display_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(render_module.sys, "platform", "linux")
+    env = MetaLoreEnv("small", render_mode="human")  # creating and resetting work anywhere (check_env does both)
+    env.reset(seed=0)
+    with pytest.raises(RenderError, match=r"DISPLAY.*rgb_array"):
+        env.step(env.action_space.sample())  # human mode draws during step
+    with pytest.raises(RenderError, match=r"DISPLAY.*rgb_array"):
+        env.render()
+
+
+def test_unknown_render_mode_is_rejected():
+    with pytest.raises(ValueError, match="render_mode 'ansi'"):
+        MetaLoreEnv("small", render_mode="ansi")
+    assert MetaLoreEnv.metadata["render_modes"] == ["rgb_array", "human"]
+
+
+def test_history_is_a_bounded_ring_buffer():
+    env = MetaLoreEnv("small", SHORT)
+    renderer = Renderer(env.sim, history=4)
+    env.reset(seed=0)
+    renderer.record(None)
+    for _ in range(6):
+        env.step(env.action_space.sample())
+        renderer.record(env._action_buffer[0])
+    rows = renderer.history()
+    assert rows.shape == (4, 8)
+    assert rows[:, 0].tolist() == [3, 4, 5, 6]  # oldest first
+    env.reset(seed=1)
+    renderer.record(None)
+    assert renderer.history()[:, 0].tolist() == [0]
+
+
+def test_ue_colour_is_the_aori_of_the_last_completed_request():
+    env = MetaLoreEnv("paper", {"episode": {"steps": 30}, "log": {"jobs": True}}, render_mode="rgb_array")
+    rng = np.random.default_rng(2)
+    env.reset(seed=9)
+    for _ in range(30):
+        env.step(rng.random(env.action_space.shape))
+    log = env.job_log()
+    done = log[(log["kind"] == "ue") & log["t_proc_done"].notna()]
+    expected = np.full(env.scenario.num_ues, np.nan)
+    for row in done.sort_values(["t_proc_done", "job_id"]).itertuples():  # completion order (one BS: FIFO)
+        expected[row.device_id] = row.aori
+    assert np.isfinite(expected).sum() >= 5
+    np.testing.assert_array_equal(env._renderer._ue_aori, expected)
+
+
+def test_record_episode_writes_a_readable_gif(tmp_path):
+    written = record_episode("small", None, tmp_path / "episode.gif", seed=4, steps=3, fps=5, progress=False)
+    assert written[0] == tmp_path / "episode.gif"
+    with Image.open(written[0]) as gif:
+        assert gif.n_frames == 4  # the reset frame and one per step
+        assert gif.size == (1200, 600)
+    if mp4_available():
+        assert written[1].suffix == ".mp4" and written[1].stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_gymnasium_record_video_wrapper(tmp_path):
+    pytest.importorskip("moviepy")
+    env = gym.wrappers.RecordVideo(
+        gym.make("MetaLore/Small-v0", render_mode="rgb_array", config={"episode": {"steps": 5}}),
+        video_folder=str(tmp_path),
+        episode_trigger=lambda episode: True,
+        disable_logger=True,
+    )
+    env.reset(seed=0)
+    truncated = False
+    while not truncated:
+        _, _, _, truncated, _ = env.step(env.action_space.sample())
+    env.close()
+    videos = list(tmp_path.glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 0
+
+
+def test_gymnasium_render_checks_pass_in_rgb_array_mode():
+    from gymnasium.utils.passive_env_checker import env_render_passive_checker
+
+    env = gym.make("MetaLore/Small-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env_render_passive_checker(env.unwrapped)
+    assert isinstance(frame, np.ndarray) and frame.shape == (600, 1200, 3)
