@@ -192,7 +192,7 @@ def test_gymnasium_record_video_wrapper(tmp_path):
     pytest.importorskip("moviepy")
     env = gym.wrappers.RecordVideo(
         gym.make("MetaLore/Small-v0", render_mode="rgb_array", config={"episode": {"steps": 5}}),
-        video_folder=str(tmp_path),
+        video_folder=str(tmp_path / "videos"),
         episode_trigger=lambda episode: True,
         disable_logger=True,
     )
@@ -201,7 +201,7 @@ def test_gymnasium_record_video_wrapper(tmp_path):
     while not truncated:
         _, _, _, truncated, _ = env.step(env.action_space.sample())
     env.close()
-    videos = list(tmp_path.glob("*.mp4"))
+    videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 0
 
 
