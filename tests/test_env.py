@@ -254,6 +254,8 @@ def test_richer_observation_features():
         assert env.observation_space.contains(obs)
     assert obs[-1] == pytest.approx(0.1)
     assert (obs[6:21] < 101).any()
+    ages = env.twin_age()
+    assert np.array_equal(obs[6:21], np.where(ages >= 0, ages, 101))  # one definition of the twin's age
     # queue_work and uplink_backlog against a plain walk over the ring buffers
     from metalore.core.state import JOB_REM
 

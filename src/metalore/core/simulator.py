@@ -197,7 +197,7 @@ class BatchSimulator:
             k = self.params.num_ues
             return np.stack([backlog[:, :k].sum(axis=1), backlog[:, k:].sum(axis=1)], axis=1)
         if name == "twin_age":
-            age = s.t[:, None] - s.twin
+            age = s.t[:, None] - 1 - s.twin  # at the end of the last step, as in the summary statistics
             return np.where(s.twin >= 0, age, self.params.steps + 1).astype(np.float64)
         return (s.t / self.params.steps)[:, None].astype(np.float64)
 
