@@ -1,0 +1,750 @@
+"""MetaLore performance benchmark: every target of the fast-path issue, measured on this machine.
+
+Measures
+  * time to first step, cold (empty numba cache, in a fresh subprocess) and warm (cached);
+    the difference is the one-off compile time, reported separately;
+  * single-env steps/s through ``gymnasium.make("MetaLore/Paper-v0")`` with a fixed action;
+  * raw core steps/s (``BatchSimulator``, batch of one);
+  * native vector env env-steps/s at batch sizes 1, 16, 64, 256, 1024 (paper scenario), and the
+    Stable-Baselines3 adapter at two sizes when SB3 is installed;
+  * step time vs step index over one 100,000-step episode (first vs last 1,000 steps);
+  * peak RSS vs episode length (1k vs 100k steps, job log off, each in its own subprocess);
+  * per-step time vs devices (UEs, sensors) and vs base stations;
+  * optionally the same single-env rate for ``mobile-env`` scenarios when it is installed.
+
+Every target is printed with measured/target and PASS/FAIL; the table and all raw numbers
+(repeats, per-block step times, machine description) go to a JSON file.
+
+Usage::
+
+    python benchmarks/bench.py            # full run (about 5 minutes on 2 cores)
+    python benchmarks/bench.py --quick    # about a minute: shorter timings, one long-episode replay,
+                                          # and no cold compile of the threaded vector kernel (~30 s)
+    python benchmarks/bench.py --out my.json
+
+Rates are the best of several timed repeats (the median is reported alongside): other
+processes on a small machine only ever slow a run down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PAPER_ID = "MetaLore/Paper-v0"
+VECTOR_BATCHES = (1, 16, 64, 256, 1024)
+DEVICE_SIZES = ((10, 15), (100, 100), (300, 300), (1000, 1000))
+BS_COUNTS = (1, 3, 9)
+LONG_EPISODE = 100_000
+WINDOW = 1_000
+RSS_LENGTHS = (1_000, 100_000)
+MOBILE_ENV_IDS = ("mobile-small-central-v0", "mobile-medium-central-v0", "mobile-large-central-v0")
+
+# The issue's targets on this machine (paper scenario).
+TARGET_SINGLE_STEPS_PER_S = 30_000.0
+TARGET_VECTOR_STEPS_PER_S = 500_000.0  # at 1,024 envs
+TARGET_FLAT_STEP_TIME = 0.10  # |last 1,000 / first 1,000 - 1|
+TARGET_FLAT_RSS = 0.10  # peak RSS at 100k steps vs 1k steps, relative growth
+TARGET_SCALING_SLOPE = 1.0  # log-log slope of per-step time vs device count (1 = linear)
+
+
+# --------------------------------------------------------------------------- helpers
+def machine_info() -> dict[str, Any]:
+    import gymnasium
+    import numba
+    import numpy
+
+    import metalore
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu_model": cpu,
+        "logical_cores": os.cpu_count(),
+        "usable_cores": usable,
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threading_layer": threading_layer(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "gymnasium": gymnasium.__version__,
+        "metalore": metalore.__version__,
+    }
+
+
+def threading_layer() -> str:
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process
+        return "not started"
+
+
+def timed_rate(step_chunk: Callable[[], int], min_seconds: float, min_steps: int, repeats: int) -> dict[str, Any]:
+    """Steps/s of ``step_chunk`` (which runs some steps and returns how many), best and median of repeats."""
+    rates = []
+    for _ in range(repeats):
+        steps, start = 0, time.perf_counter()
+        while True:
+            steps += step_chunk()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds and steps >= min_steps:
+                break
+        rates.append(steps / elapsed)
+    return {"best": max(rates), "median": statistics.median(rates), "repeats": rates}
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run this script in a fresh interpreter in child mode and return the JSON it prints last."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child {args} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def scaled_config(ues: int, sensors: int, num_bs: int = 1) -> dict[str, Any]:
+    """Paper scenario with more devices and BSs: area, annulus and resources grow with the device count.
+
+    Bandwidth and compute scale with the number of devices (so the load per device stays the
+    paper's); the area grows with the devices so placement stays feasible and cells stay
+    connected; BSs sit on a grid and share the totals.
+    """
+    scale = (ues + sensors) / 25.0
+    side = 200.0 * math.sqrt(scale) if scale > 1 else 200.0
+    cols = math.ceil(math.sqrt(num_bs))
+    rows = math.ceil(num_bs / cols)
+    positions = [[side * (c + 0.5) / cols, side * (r + 0.5) / rows] for r in range(rows) for c in range(cols)][:num_bs]
+    return {
+        "area": {"width_m": side, "height_m": side},
+        "bs": {
+            "positions_m": positions,
+            "bandwidth_hz": 100.0e6 * scale / num_bs,
+            "compute_units_per_s": 100.0 * scale / num_bs,
+        },
+        "ue": {"count": ues},
+        "sensor": {
+            "count": sensors,
+            "placement": {
+                "min_distance_m": 10.0,
+                "max_distance_m": max(90.0, 0.45 * side / math.sqrt(num_bs)),
+                "min_separation_m": 10.0 if scale > 1 else 20.0,
+            },
+        },
+    }
+
+
+# --------------------------------------------------------------------------- children (fresh processes)
+def child_first_step(with_vector: bool) -> dict[str, Any]:
+    start = time.perf_counter()
+    import gymnasium as gym
+    import numpy as np
+
+    import metalore  # noqa: F401  (registers the ids)
+
+    imported = time.perf_counter()
+    env = gym.make(PAPER_ID)
+    env.reset(seed=0)
+    env.step(np.array([0.5, 0.5], dtype=np.float32))
+    first_step = time.perf_counter()
+    result = {"import_s": imported - start, "single_first_step_s": first_step - start}
+    if with_vector:
+        venv = gym.make_vec(PAPER_ID, num_envs=1024, vectorization_mode="vector_entry_point")
+        venv.reset(seed=0)
+        venv.step(np.full((1024, 2), 0.5, dtype=np.float32))
+        result["vector_1024_first_step_s"] = time.perf_counter() - first_step
+    return result
+
+
+def peak_rss_kib() -> int:
+    """Peak resident set size of this process image (KiB).
+
+    ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss`` (the fallback) keeps the peak of the
+    process that forked us on Linux, so it would report the parent's memory.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child_rss(steps: int) -> dict[str, Any]:
+    import gymnasium as gym
+    import numpy as np
+
+    import metalore  # noqa: F401
+
+    env = gym.make(PAPER_ID, config={"episode": {"steps": steps}})
+    env.reset(seed=0)
+    action = np.array([0.5, 0.5], dtype=np.float32)
+    before = peak_rss_kib()
+    truncated = False
+    while not truncated:
+        _, _, _, truncated, _ = env.step(action)
+    return {
+        "steps": steps,
+        "peak_rss_kib_before_episode": before,
+        "peak_rss_kib": peak_rss_kib(),
+        "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def child_rss_vector(num_envs: int, steps: int) -> dict[str, Any]:
+    import numpy as np
+
+    from metalore import MetaLoreVectorEnv
+
+    venv = MetaLoreVectorEnv(num_envs, "paper", {"episode": {"steps": steps}})
+    venv.reset(seed=0)
+    actions = np.full((num_envs, 2), 0.5, dtype=np.float32)
+    before = peak_rss_kib()
+    for _ in range(steps):
+        venv.step(actions)
+    return {"num_envs": num_envs, "steps": steps, "peak_rss_kib_before_episode": before, "peak_rss_kib": peak_rss_kib()}
+
+
+# --------------------------------------------------------------------------- measurements
+def bench_first_step(cold_vector: bool) -> dict[str, Any]:
+    """Fresh-process start-up, cold and warm; ``cold_vector`` also compiles the threaded kernel cold (~30 s)."""
+    with tempfile.TemporaryDirectory(prefix="metalore-numba-cold-") as empty_cache:
+        cold = run_child(["first-step", "vector" if cold_vector else "single"], {"NUMBA_CACHE_DIR": empty_cache})
+    run_child(["first-step", "vector"])  # fills the regular cache if the sources changed
+    warm = run_child(["first-step", "vector"])
+    result = {"cold": cold, "warm": warm, "compile_s": cold["single_first_step_s"] - warm["single_first_step_s"]}
+    if cold_vector:
+        result["vector_compile_s"] = cold["vector_1024_first_step_s"] - warm["vector_1024_first_step_s"]
+    return result
+
+
+def bench_single_env(min_seconds: float, repeats: int) -> dict[str, Any]:
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(PAPER_ID)
+    env.reset(seed=0)
+    action = np.array([0.5, 0.5], dtype=np.float32)
+
+    def chunk() -> int:
+        for _ in range(1_000):
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+        return 1_000
+
+    chunk()  # warm-up (first call checks the env, touches the caches)
+    return timed_rate(chunk, min_seconds, 2_000, repeats)
+
+
+def bench_core(min_seconds: float, repeats: int) -> dict[str, Any]:
+    import numpy as np
+
+    from metalore import make_scenario
+    from metalore.core.simulator import BatchSimulator
+
+    sim = BatchSimulator(make_scenario("paper"), batch=1, parallel=False)
+    sim.reset([0], [0])
+    action = np.full((1, 1, 2), 0.5)
+    ids = np.zeros(1, np.int64)
+
+    def chunk() -> int:
+        for _ in range(1_000):
+            sim.step(action)
+            if sim.truncated()[0]:
+                sim.reset(ids, sim.next_seeds(ids))
+        return 1_000
+
+    chunk()
+    return timed_rate(chunk, min_seconds, 2_000, repeats)
+
+
+def bench_vector(min_seconds: float, repeats: int) -> dict[str, Any]:
+    import numpy as np
+
+    from metalore import MetaLoreVectorEnv
+
+    out = {}
+    for batch in VECTOR_BATCHES:
+        venv = MetaLoreVectorEnv(batch, "paper")
+        venv.reset(seed=0)
+        actions = np.full((batch, 2), 0.5, dtype=np.float32)
+        steps_per_chunk = max(1, 20_000 // batch)
+
+        def chunk(venv: MetaLoreVectorEnv = venv, actions: np.ndarray = actions, n: int = steps_per_chunk) -> int:
+            for _ in range(n):
+                venv.step(actions)
+            return n * venv.num_envs
+
+        chunk()
+        rate = timed_rate(chunk, min_seconds, 201 * batch, repeats)  # >= 2 episodes incl. autoresets
+        rate["threads"] = venv.sim._step_kernel.__name__ == "step_envs_parallel"
+        out[str(batch)] = rate
+    return out
+
+
+def bench_sb3(min_seconds: float, repeats: int) -> dict[str, Any] | None:
+    try:
+        from metalore.sb3 import make_sb3_vec_env
+    except ImportError:
+        return None
+    import numpy as np
+
+    out = {}
+    for batch in (16, 1024):
+        vec_env = make_sb3_vec_env(PAPER_ID, batch, seed=0)
+        vec_env.reset()
+        actions = np.full((batch, 2), 0.5, dtype=np.float32)
+        steps_per_chunk = max(1, 20_000 // batch)
+
+        def chunk(vec_env: Any = vec_env, actions: np.ndarray = actions, n: int = steps_per_chunk) -> int:
+            for _ in range(n):
+                vec_env.step(actions)
+            return n * vec_env.num_envs
+
+        chunk()
+        out[str(batch)] = timed_rate(chunk, min_seconds, 201 * batch, repeats)
+    return out
+
+
+def bench_step_index(replays: int) -> dict[str, Any]:
+    """Per-step time along one 100,000-step episode: first vs last 1,000 steps.
+
+    One continuous pass gives the timeline. A 1,000-step window lasts about 30 ms, so one
+    preemption by another process shifts its mean by several percent; therefore the state is
+    also snapshotted at the start of both windows (state is plain arrays) and each window is
+    replayed ``replays`` times from its snapshot, doing exactly the same work each time. The
+    check uses the median over replays of each window's mean step time.
+    """
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(PAPER_ID, config={"episode": {"steps": LONG_EPISODE}})
+    shell = env.unwrapped
+    sim = shell.sim
+    action = np.array([0.5, 0.5], dtype=np.float32)
+    env.reset(seed=1)
+    for _ in range(2_000):  # warm-up on another episode (env checker, caches)
+        env.step(action)
+    clock = time.perf_counter_ns
+    step = env.step
+
+    def run(times_ns: np.ndarray) -> None:
+        for i in range(len(times_ns)):
+            start = clock()
+            step(action)
+            times_ns[i] = clock() - start
+
+    def replay_window(snapshot: list[np.ndarray]) -> list[float]:
+        means = []
+        for _ in range(replays):
+            for field, saved in zip(sim.state, snapshot, strict=True):
+                np.copyto(field, saved)
+            shell._needs_reset = False  # the shell's only state: the restored episode is running
+            window = np.empty(WINDOW, dtype=np.int64)
+            run(window)
+            means.append(float(window.mean() / 1e3))
+        return means
+
+    env.reset(seed=0)
+    start_snapshot = [field.copy() for field in sim.state]
+    timeline = np.empty(LONG_EPISODE, dtype=np.int64)
+    run(timeline[: LONG_EPISODE - WINDOW])
+    end_snapshot = [field.copy() for field in sim.state]
+    run(timeline[LONG_EPISODE - WINDOW :])
+    queues = sim.state.bq_len[0].tolist()
+    first_replays, last_replays = replay_window(start_snapshot), replay_window(end_snapshot)
+    first, last = timeline[:WINDOW] / 1e3, timeline[-WINDOW:] / 1e3
+    return {
+        "first_mean_us": statistics.median(first_replays),
+        "last_mean_us": statistics.median(last_replays),
+        "ratio": statistics.median(last_replays) / statistics.median(first_replays),
+        "first_replay_means_us": first_replays,
+        "last_replay_means_us": last_replays,
+        "pass_first_mean_us": float(first.mean()),
+        "pass_last_mean_us": float(last.mean()),
+        "pass_ratio": float(last.mean() / first.mean()),
+        "pass_median_ratio": float(np.median(last) / np.median(first)),
+        "block_means_us": (timeline.reshape(10, -1).mean(axis=1) / 1e3).tolist(),
+        "final_mec_queue_lengths": queues,
+    }
+
+
+def bench_rss() -> dict[str, Any]:
+    runs = [run_child(["rss", str(n)]) for n in RSS_LENGTHS]
+    return {
+        "runs": runs,
+        "ratio": runs[-1]["peak_rss_kib"] / runs[0]["peak_rss_kib"],
+        "vector_1024": run_child(["rss-vector", "1024", "1000"]),
+    }
+
+
+def per_step_us(config: dict[str, Any], min_seconds: float, repeats: int) -> dict[str, Any]:
+    """Per-step time (µs) of the raw core (step + observe) and of the Gymnasium env, resets included."""
+    import gymnasium as gym
+    import numpy as np
+
+    from metalore import make_scenario
+    from metalore.core.simulator import BatchSimulator
+
+    scenario = make_scenario("paper", config)
+    sim = BatchSimulator(scenario, batch=1, parallel=False)
+    sim.reset([0], [0])
+    action = np.full((1, scenario.num_bs, 2), 0.5)
+    ids = np.zeros(1, np.int64)
+
+    def core_chunk() -> int:
+        for _ in range(50):
+            sim.step(action)
+            sim.observe()
+            if sim.truncated()[0]:
+                sim.reset(ids, sim.next_seeds(ids))
+        return 50
+
+    env = gym.make(PAPER_ID, config=config)
+    env.reset(seed=0)
+    flat = np.full(2 * scenario.num_bs, 0.5, dtype=np.float32)
+
+    def env_chunk() -> int:
+        for _ in range(50):
+            _, _, _, truncated, _ = env.step(flat)
+            if truncated:
+                env.reset()
+        return 50
+
+    core_chunk()
+    env_chunk()
+    core = timed_rate(core_chunk, min_seconds, 2 * scenario.steps + 1, repeats)
+    gym_env = timed_rate(env_chunk, min_seconds, 2 * scenario.steps + 1, repeats)
+    connected = float((sim.out.assoc[0] >= 0).mean())
+    return {
+        "core_us": 1e6 / core["best"],
+        "env_us": 1e6 / gym_env["best"],
+        "core_us_median": 1e6 / core["median"],
+        "env_us_median": 1e6 / gym_env["median"],
+        "connected_fraction": connected,
+    }
+
+
+def loglog_slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of log(time) against log(size): 1 = linear growth, below 1 = better."""
+    xs = [math.log(n) for n, _ in points]
+    ys = [math.log(t) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
+def worst_step(points: list[tuple[int, float]]) -> float:
+    """Worst (time growth) / (size growth) between consecutive sizes; 1 = linear."""
+    return max((t2 / t1) / (n2 / n1) for (n1, t1), (n2, t2) in itertools.pairwise(points))
+
+
+def bench_scaling(min_seconds: float, repeats: int) -> dict[str, Any]:
+    devices = []
+    for ues, sensors in DEVICE_SIZES:
+        config = {} if (ues, sensors) == (10, 15) else scaled_config(ues, sensors)
+        devices.append({"ues": ues, "sensors": sensors, **per_step_us(config, min_seconds, repeats)})
+    cells = [
+        {"bs": num_bs, "ues": 100, "sensors": 100, **per_step_us(scaled_config(100, 100, num_bs), min_seconds, repeats)}
+        for num_bs in BS_COUNTS
+    ]
+    # Growth is judged from 100 + 100 devices on: below that, fixed per-step costs dominate.
+    big = [d for d in devices if d["ues"] >= 100]
+    core = [(d["ues"] + d["sensors"], d["core_us"]) for d in big]
+    env = [(d["ues"] + d["sensors"], d["env_us"]) for d in big]
+    bs = [(c["bs"], c["core_us"]) for c in cells]
+    return {
+        "devices": devices,
+        "base_stations": cells,
+        "device_slope_core": loglog_slope(core),
+        "device_slope_env": loglog_slope(env),
+        "device_worst_step_core": worst_step(core),
+        "device_worst_step_env": worst_step(env),
+        "bs_slope_core": loglog_slope(bs),
+        "bs_worst_step_core": worst_step(bs),
+    }
+
+
+def bench_mobile_env(min_seconds: float, repeats: int) -> dict[str, Any] | None:
+    """Single-env steps/s of mobile-env's scenarios (same process, same loop), if it is installed."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # mobile-env imports pygame
+    try:
+        import gymnasium as gym
+        import mobile_env  # noqa: F401  (registers its ids)
+    except ImportError:
+        return None
+    out: dict[str, Any] = {}
+    for env_id in MOBILE_ENV_IDS:
+        try:
+            env = gym.make(env_id)
+            env.reset(seed=0)
+            env.action_space.seed(0)
+            action = env.action_space.sample()
+        except Exception as exc:  # report and go on: a comparison row must not stop the benchmark
+            out[env_id] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+
+        def chunk(env: Any = env, action: Any = action) -> int:
+            for _ in range(20):
+                _, _, terminated, truncated, _ = env.step(action)
+                if terminated or truncated:
+                    env.reset()
+            return 20
+
+        chunk()
+        out[env_id] = timed_rate(chunk, min_seconds, 200, repeats)
+    return out
+
+
+# --------------------------------------------------------------------------- report
+def check(name: str, measured: float, target: float, unit: str, higher_is_better: bool) -> dict[str, Any]:
+    ratio = measured / target
+    passed = ratio >= 1.0 if higher_is_better else ratio <= 1.0
+    return {
+        "name": name,
+        "measured": measured,
+        "target": target,
+        "unit": unit,
+        "comparison": ">=" if higher_is_better else "<=",
+        "ratio": ratio,
+        "result": "PASS" if passed else "FAIL",
+    }
+
+
+def checks_from(results: dict[str, Any]) -> list[dict[str, Any]]:
+    step_index = results["step_index"]
+    rss = results["rss"]
+    scaling = results["scaling"]
+    return [
+        check(
+            "single env, Gymnasium API (paper)",
+            results["single_env"]["best"],
+            TARGET_SINGLE_STEPS_PER_S,
+            "steps/s",
+            True,
+        ),
+        check(
+            "vector env, 1,024 envs (paper)",
+            results["vector"]["1024"]["best"],
+            TARGET_VECTOR_STEPS_PER_S,
+            "env-steps/s",
+            True,
+        ),
+        check(
+            "step time drift, last vs first 1,000 of 100k (mean)",
+            abs(step_index["ratio"] - 1.0),
+            TARGET_FLAT_STEP_TIME,
+            "|ratio-1|",
+            False,
+        ),
+        check("peak RSS growth, 100k vs 1k-step episode", abs(rss["ratio"] - 1.0), TARGET_FLAT_RSS, "|ratio-1|", False),
+        check(
+            "per-step cost vs devices, log-log slope (core)",
+            scaling["device_slope_core"],
+            TARGET_SCALING_SLOPE,
+            "slope",
+            False,
+        ),
+        check(
+            "per-step cost vs BSs, log-log slope (core)", scaling["bs_slope_core"], TARGET_SCALING_SLOPE, "slope", False
+        ),
+    ]
+
+
+def fmt(value: float) -> str:
+    if value >= 1_000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    m, r = report["machine"], report["results"]
+    lines = [
+        f"MetaLore benchmark ({report['mode']} mode) on {m['cpu_model']}, {m['usable_cores']} usable cores "
+        f"({m['numba_threads']} numba threads, {m['numba_threading_layer']} layer)",
+        f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, gymnasium {m['gymnasium']}, "
+        f"metalore {m['metalore']}; {m['platform']}",
+        f"load average before / after: {report['load_before']} / {report['load_after']}",
+        "",
+        "Targets (rates: best of repeats)",
+        f"  {'metric':<48} {'measured':>14} {'target':>14} {'unit':>12} {'ratio':>7}  result",
+    ]
+    for c in report["checks"]:
+        lines.append(
+            f"  {c['name']:<48} {fmt(c['measured']):>14} {c['comparison'] + ' ' + fmt(c['target']):>14} "
+            f"{c['unit']:>12} {c['ratio']:>7.2f}  {c['result']}"
+        )
+    fs = r["first_step"]
+    cold_vector = (
+        f"{fs['cold']['vector_1024_first_step_s']:.2f}s"
+        if "vector_1024_first_step_s" in fs["cold"]
+        else "(quick: skipped)"
+    )
+    lines += [
+        "",
+        "Time to first step (fresh process, from before `import metalore`)",
+        f"  {'':<34} {'cold (empty cache)':>20} {'warm (cached)':>16}",
+        f"  {'import metalore':<34} {fs['cold']['import_s']:>19.2f}s {fs['warm']['import_s']:>15.2f}s",
+        f"  {'single env: make+reset+step':<34} {fs['cold']['single_first_step_s']:>19.2f}s "
+        f"{fs['warm']['single_first_step_s']:>15.2f}s",
+        f"  {'then vector 1,024: make+reset+step':<34} {cold_vector:>20} "
+        f"{fs['warm']['vector_1024_first_step_s']:>15.2f}s",
+        f"  compile time paid once (cold - warm): single env {fs['compile_s']:.2f}s, threaded vector kernel "
+        + (f"{fs['vector_compile_s']:.2f}s" if "vector_compile_s" in fs else "not measured (quick mode)"),
+        "",
+        "Throughput (paper scenario, fixed action; best / median of repeats)",
+        f"  {'single env, gymnasium.make API':<34} {fmt(r['single_env']['best']):>12} / "
+        f"{fmt(r['single_env']['median']):>12} steps/s",
+        f"  {'raw core, batch 1':<34} {fmt(r['core']['best']):>12} / {fmt(r['core']['median']):>12} steps/s",
+    ]
+    for batch, v in r["vector"].items():
+        label = f"vector env, {int(batch):,} envs" + (" (threads)" if v["threads"] else "")
+        lines.append(f"  {label:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} env-steps/s")
+    if r["sb3"] is None:
+        lines.append("  SB3 adapter: skipped (stable-baselines3 not installed)")
+    else:
+        for batch, v in r["sb3"].items():
+            label = f"SB3 adapter, {int(batch):,} envs"
+            lines.append(f"  {label:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} env-steps/s")
+    si = r["step_index"]
+    lines += [
+        "",
+        f"Step time vs step index (one {LONG_EPISODE:,}-step episode, single env)",
+        f"  first {WINDOW:,} steps: mean {si['first_mean_us']:.2f} us; last {WINDOW:,}: mean "
+        f"{si['last_mean_us']:.2f} us; ratio {si['ratio']:.3f} (median of {len(si['first_replay_means_us'])} "
+        "replays of each window from a state snapshot)",
+        f"  the continuous pass alone: first {si['pass_first_mean_us']:.2f} us, last {si['pass_last_mean_us']:.2f} us, "
+        f"ratio {si['pass_ratio']:.3f} (ratio of per-step medians {si['pass_median_ratio']:.3f})",
+        "  mean per 10% of the episode (us): " + " ".join(f"{b:.1f}" for b in si["block_means_us"]),
+        f"  MEC queue lengths at the end (UE, sensor): {si['final_mec_queue_lengths'][0]}",
+        "",
+        "Peak RSS vs episode length (job log off, fresh process each)",
+    ]
+    for run in r["rss"]["runs"]:
+        lines.append(
+            f"  single env, {run['steps']:>7,}-step episode: peak {run['peak_rss_kib'] / 1024:.1f} MiB "
+            f"(before the episode {run['peak_rss_kib_before_episode'] / 1024:.1f} MiB)"
+        )
+    vec = r["rss"]["vector_1024"]
+    lines.append(
+        f"  vector env, {vec['num_envs']:,} envs x {vec['steps']:,} steps: peak {vec['peak_rss_kib'] / 1024:.1f} MiB "
+        f"(after reset {vec['peak_rss_kib_before_episode'] / 1024:.1f} MiB)"
+    )
+    lines += ["", "Scaling (per-step time incl. resets, best of repeats; resources grow with the devices)"]
+    lines.append(f"  {'UEs':>5} {'sensors':>7} {'BSs':>4} {'core us/step':>13} {'env us/step':>12} {'connected':>10}")
+    sc = r["scaling"]
+    for d in sc["devices"]:
+        lines.append(
+            f"  {d['ues']:>5} {d['sensors']:>7} {1:>4} {d['core_us']:>13.1f} {d['env_us']:>12.1f} "
+            f"{d['connected_fraction']:>10.2f}"
+        )
+    for c in sc["base_stations"]:
+        lines.append(
+            f"  {c['ues']:>5} {c['sensors']:>7} {c['bs']:>4} {c['core_us']:>13.1f} {c['env_us']:>12.1f} "
+            f"{c['connected_fraction']:>10.2f}"
+        )
+    lines += [
+        f"  vs devices (from 100+100): log-log slope core {sc['device_slope_core']:.2f}, env "
+        f"{sc['device_slope_env']:.2f}; worst consecutive step (time growth / device growth) core "
+        f"{sc['device_worst_step_core']:.2f}, env {sc['device_worst_step_env']:.2f}",
+        f"  vs BSs (100+100 devices): log-log slope core {sc['bs_slope_core']:.2f}; worst consecutive step "
+        f"{sc['bs_worst_step_core']:.2f}",
+    ]
+    lines += ["", "mobile-env comparison (single env, same process and loop)"]
+    if r["mobile_env"] is None:
+        lines.append("  skipped: mobile-env is not installed (`pip install mobile-env` to add these rows)")
+    else:
+        for env_id, v in r["mobile_env"].items():
+            if "error" in v:
+                lines.append(f"  {env_id:<34} error: {v['error']}")
+            else:
+                speedup = r["single_env"]["best"] / v["best"]
+                lines.append(
+                    f"  {env_id:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} steps/s"
+                    f"  (MetaLore paper single env: {speedup:,.0f}x faster)"
+                )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter timings (about a minute in total)")
+    parser.add_argument("--out", default="benchmarks/results.json", help="where to write the JSON results")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        if kind == "first-step":
+            result = child_first_step(with_vector=rest[0] == "vector")
+        elif kind == "rss":
+            result = child_rss(int(rest[0]))
+        else:
+            result = child_rss_vector(int(rest[0]), int(rest[1]))
+        print(json.dumps(result))
+        return 0
+
+    import metalore  # noqa: F401  (registers the ids; children import it themselves, timed)
+
+    seconds, repeats = (0.4, 3) if args.quick else (2.0, 5)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    started = time.perf_counter()
+    # Subprocess measurements first, while this process is still small.
+    results: dict[str, Any] = {"first_step": bench_first_step(cold_vector=not args.quick), "rss": bench_rss()}
+    results["single_env"] = bench_single_env(seconds, repeats)
+    results["core"] = bench_core(seconds, repeats)
+    results["vector"] = bench_vector(seconds, repeats)
+    results["sb3"] = bench_sb3(seconds, repeats)
+    results["step_index"] = bench_step_index(5 if args.quick else 15)
+    results["scaling"] = bench_scaling(seconds / 2, repeats)
+    results["mobile_env"] = bench_mobile_env(seconds, repeats)
+    report = {
+        "mode": "quick" if args.quick else "full",
+        "machine": machine_info(),
+        "load_before": load_before,
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "wall_time_s": time.perf_counter() - started,
+        "results": results,
+    }
+    report["checks"] = checks_from(results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")  # the numbers are safe before any formatting
+    report["table"] = render_table(report)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(report["table"])
+    print(f"\nwrote {out} ({report['wall_time_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

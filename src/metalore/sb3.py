@@ -1,0 +1,213 @@
+"""Stable-Baselines3 ``VecEnv`` over the native vector environment (an optional integration).
+
+``MetaLoreSB3VecEnv`` lets SB3 algorithms use ``N`` MetaLore environments stepped by one call
+into the batched core, without ``N`` processes or ``N`` Python env objects. It follows SB3's
+conventions: ``step_wait`` returns ``(obs, rewards, dones, infos)`` with float32 rewards and a
+list of one info dict per sub-env; an ending sub-env is reset in the same step and its last
+observation is in ``infos[i]["terminal_observation"]`` and its episode statistics in
+``infos[i]["summary"]``; every info has ``"TimeLimit.truncated"`` (true at the end of a
+MetaLore episode, which always ends by truncation). ``seed(s)`` makes the next ``reset()``
+give sub-env i the seed ``s + i``, i.e. exactly the episode of a single ``MetaLoreEnv``
+reset with seed ``s + i``.
+
+Usage::
+
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
+    from metalore.sb3 import make_sb3_vec_env
+
+    vec_env = VecMonitor(make_sb3_vec_env("MetaLore/Paper-v0", n_envs=16, seed=0))
+    PPO("MlpPolicy", vec_env).learn(100_000)
+
+Wrap the adapter in ``VecMonitor`` for SB3's ``rollout/ep_rew_mean`` logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+try:
+    from stable_baselines3.common.vec_env import VecEnv
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
+except ImportError as exc:  # an optional extra (STYLE.md §9)
+    raise ImportError(
+        'metalore.sb3 needs Stable-Baselines3: install it with `pip install "metalore[sb3]"`'
+        " (it needs torch: run `pip install torch==2.13.0` first)"
+    ) from exc
+
+from metalore import PRESET_IDS, SEED_ALIAS_ID
+from metalore.config import PRESETS
+from metalore.vector import MetaLoreVectorEnv
+
+# Info keys that the adapter handles itself instead of copying them per sub-env.
+_SPECIAL_INFO_KEYS = frozenset({"final_obs", "final_info", "summary"})
+# Methods of the vector env that read one sub-env; env_method calls them with its index.
+_PER_ENV_METHODS = ("episode_summary", "job_log")
+# Attributes whose per-sub-env value is the vector env's single-env counterpart.
+_SINGLE_ENV_ATTRS = {"observation_space": "single_observation_space", "action_space": "single_action_space"}
+
+
+class MetaLoreSB3VecEnv(VecEnv):
+    """SB3 ``VecEnv`` view of a ``MetaLoreVectorEnv`` running in ``SAME_STEP`` autoreset mode.
+
+    Args:
+        venv: the native vector env; it must have been created with
+            ``autoreset_mode=AutoresetMode.SAME_STEP`` (``make_sb3_vec_env`` does this).
+
+    All sub-envs share one scenario, so ``set_attr`` applies to every sub-env at once and
+    ``get_attr`` returns the shared value once per requested index (``observation_space`` and
+    ``action_space`` give the single-env spaces, as for SB3's ``DummyVecEnv``).
+    ``env_method`` supports the per-sub-env read-outs ``episode_summary`` and ``job_log``.
+    The environments do not render (``render_mode`` is None).
+
+    Seeding: after ``seed(s)`` the next ``reset()`` gives sub-env i the seed ``s + i``; a
+    ``reset()`` without seeds starts sub-env i from ``episode.seed + i`` the first time and
+    from a seed derived from its previous one afterwards (as ``MetaLoreEnv.reset()`` does).
+    """
+
+    def __init__(self, venv: MetaLoreVectorEnv) -> None:
+        if not isinstance(venv, MetaLoreVectorEnv):
+            raise TypeError(f"venv must be a MetaLoreVectorEnv, got {type(venv).__name__}: use make_sb3_vec_env()")
+        if venv.metadata["autoreset_mode"] != AutoresetMode.SAME_STEP:
+            raise ValueError(
+                f"venv has autoreset_mode {venv.metadata['autoreset_mode']!r}, but SB3 resets in the ending step:"
+                " create it with MetaLoreVectorEnv(..., autoreset_mode=AutoresetMode.SAME_STEP)"
+            )
+        self.venv = venv
+        super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+        self._actions: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- reset / step
+    def reset(self) -> VecEnvObs:
+        """Reset every sub-env, using (once) the seeds set by ``seed()`` and the options of ``set_options()``."""
+        seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
+        obs, info = self.venv.reset(seed=seeds)
+        self.reset_infos = [{"t": 0, "seed": int(s)} for s in info["seed"]]  # as MetaLoreEnv.reset
+        # MetaLore's reset takes no per-sub-env options (MetaLoreEnv accepts and ignores them).
+        self._reset_seeds()
+        self._reset_options()
+        self._actions = None
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Store the actions ``(num_envs, 2 * M)`` for the next ``step_wait``."""
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """Step all sub-envs; ending ones are reset at once (their last observation is in the infos)."""
+        if self._actions is None:
+            raise RuntimeError("call step_async(actions) before step_wait() (and reset() before the first step)")
+        obs, reward, terminated, truncated, info = self.venv.step(self._actions)
+        self._actions = None
+        dones = terminated | truncated
+        infos = _split_info(info, self.num_envs)
+        for row, time_limit in zip(infos, (truncated & ~terminated).tolist(), strict=True):
+            row["TimeLimit.truncated"] = time_limit  # in every info, as SB3's DummyVecEnv does
+        for i in np.flatnonzero(dones):
+            infos[i]["terminal_observation"] = info["final_obs"][i]
+            infos[i]["summary"] = {k: float(v[i]) for k, v in info["summary"].items()}
+            self.reset_infos[i] = {"t": 0, "seed": int(self.venv.sim.state.seed[i])}
+        return obs, reward.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        """Release the vector env."""
+        self.venv.close()
+
+    # ----------------------------------------------------------------- attributes and methods
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """The shared value of ``attr_name`` once per sub-env in ``indices``."""
+        value = getattr(self.venv, _SINGLE_ENV_ATTRS.get(attr_name, attr_name))
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set ``attr_name`` on the shared vector env; ``indices`` must select every sub-env."""
+        if sorted(self._get_indices(indices)) != list(range(self.num_envs)):
+            raise ValueError(
+                f"cannot set {attr_name!r} on a subset of sub-envs: they share one MetaLoreVectorEnv;"
+                " pass indices=None to set it for all"
+            )
+        setattr(self.venv, _SINGLE_ENV_ATTRS.get(attr_name, attr_name), value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
+        """Call a per-sub-env read-out (``episode_summary``, ``job_log``) for each sub-env in ``indices``."""
+        if method_name not in _PER_ENV_METHODS:
+            raise AttributeError(
+                f"env_method({method_name!r}) is not available: the sub-envs share one batched core;"
+                f" per-sub-env methods are {', '.join(_PER_ENV_METHODS)}"
+            )
+        method = getattr(self.venv, method_name)
+        return [method(int(i), *method_args, **method_kwargs) for i in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        """Always false: the sub-envs are rows of one batched core, not wrapped ``gym.Env`` objects."""
+        return [False for _ in self._get_indices(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        """MetaLore environments do not render."""
+        raise NotImplementedError("MetaLore environments do not render images (render_mode is None)")
+
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        """Make the next ``reset()`` give sub-env i the seed ``seed + i`` (a random base if None)."""
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+            raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer or None")
+        return super().seed(None if seed is None else int(seed))
+
+
+def _split_info(info: Mapping[str, Any], num_envs: int) -> list[dict[str, Any]]:
+    """Turn the vector env's dict of masked arrays into SB3's list of per-sub-env dicts."""
+    infos: list[dict[str, Any]] = [{} for _ in range(num_envs)]
+    for key, values in info.items():
+        if key.startswith("_") or key in _SPECIAL_INFO_KEYS:
+            continue
+        mask = info.get(f"_{key}")
+        column = np.asarray(values).tolist()
+        if mask is None or mask.all():
+            for row, value in zip(infos, column, strict=True):
+                row[key] = value
+        else:
+            for i in np.flatnonzero(mask):
+                infos[i][key] = column[i]
+    return infos
+
+
+def _preset_of(env_id_or_preset: str) -> str:
+    if env_id_or_preset in PRESETS:
+        return env_id_or_preset
+    ids = {**{env_id: preset for preset, env_id in PRESET_IDS.items()}, SEED_ALIAS_ID: "paper"}
+    if env_id_or_preset in ids:
+        return ids[env_id_or_preset]
+    raise ValueError(
+        f"unknown MetaLore environment {env_id_or_preset!r}: pass a registered id"
+        f" ({', '.join(ids)}) or a preset name ({', '.join(PRESETS)})"
+    )
+
+
+def make_sb3_vec_env(
+    env_id_or_preset: str = "MetaLore/Paper-v0",
+    n_envs: int = 1,
+    config: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+) -> MetaLoreSB3VecEnv:
+    """Build an SB3 ``VecEnv`` of ``n_envs`` MetaLore environments over one batched core.
+
+    Args:
+        env_id_or_preset: a registered id (``MetaLore/Paper-v0``, ...) or a preset name (``paper``, ...).
+        n_envs: number of sub-envs.
+        config: overrides deep-merged over the preset (as for ``gymnasium.make``).
+        seed: if given, the first ``reset()`` gives sub-env i the seed ``seed + i``.
+    """
+    venv = MetaLoreVectorEnv(n_envs, _preset_of(env_id_or_preset), config, autoreset_mode=AutoresetMode.SAME_STEP)
+    vec_env = MetaLoreSB3VecEnv(venv)
+    if seed is not None:
+        vec_env.seed(seed)
+    return vec_env
+
+
+__all__ = ["MetaLoreSB3VecEnv", "make_sb3_vec_env"]

@@ -1,0 +1,202 @@
+"""The Stable-Baselines3 VecEnv adapter over the native vector env."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+pytest.importorskip("stable_baselines3")
+
+from stable_baselines3 import PPO
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    VecCheckNan,
+    VecEnv,
+    VecMonitor,
+    VecNormalize,
+)
+from stable_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
+
+import metalore
+from metalore import MetaLoreVectorEnv
+from metalore.sb3 import MetaLoreSB3VecEnv, make_sb3_vec_env
+
+SHORT = {"episode": {"steps": 12}}
+COUNT_KEYS = [f"{name}_{cls}" for cls in ("ue", "sensor") for name in ("generated", "sent", "completed", "dropped")]
+
+
+def uniform_actions(rng: np.random.Generator, vec_env: VecEnv) -> np.ndarray:
+    return rng.uniform(0.0, 1.0, (vec_env.num_envs, *vec_env.action_space.shape)).astype(np.float32)
+
+
+def test_adapter_is_an_sb3_vec_env_with_single_env_spaces():
+    vec_env = make_sb3_vec_env("MetaLore/MultiCell-v0", n_envs=3)
+    assert isinstance(vec_env, VecEnv)
+    assert vec_env.num_envs == 3
+    assert vec_env.observation_space == vec_env.venv.single_observation_space
+    assert vec_env.action_space.shape == (6,)
+    keys, shapes, dtypes = obs_space_info(vec_env.observation_space)
+    obs = vec_env.reset()
+    assert keys == [None]
+    assert obs.shape == (3, *shapes[None]) and obs.dtype == dtypes[None]
+    np.testing.assert_array_equal(dict_to_obs(vec_env.observation_space, {None: obs}), obs)
+    vec_env.close()
+
+
+@pytest.mark.parametrize("env_id", ["MetaLore/Paper-v0", "MetaLore/Dynamic-v0"])
+def test_adapter_matches_sb3_dummy_vec_env_step_by_step(env_id):
+    # SB3's own DummyVecEnv over seeded single envs is the reference for every convention.
+    config = SHORT if env_id != "MetaLore/Dynamic-v0" else None
+    n = 3
+    ours = make_sb3_vec_env(env_id, n, config)
+    reference = DummyVecEnv([lambda: gym.make(env_id, config=config) for _ in range(n)])
+    assert ours.seed(31) == reference.seed(31) == [31, 32, 33]
+    np.testing.assert_array_equal(ours.reset(), reference.reset())
+    assert ours.reset_infos == reference.reset_infos
+    rng = np.random.default_rng(31)
+    steps = ours.venv.scenario.steps
+    episodes_ended = 0
+    for _ in range(2 * steps + 3):
+        actions = uniform_actions(rng, ours)
+        obs, rewards, dones, infos = ours.step(actions)
+        ref_obs, ref_rewards, ref_dones, ref_infos = reference.step(actions)
+        np.testing.assert_array_equal(obs, ref_obs)
+        assert rewards.dtype == ref_rewards.dtype == np.float32
+        np.testing.assert_array_equal(rewards, ref_rewards)
+        np.testing.assert_array_equal(dones, ref_dones)
+        assert ours.reset_infos == reference.reset_infos
+        for info, ref_info in zip(infos, ref_infos, strict=True):
+            assert info["TimeLimit.truncated"] == ref_info["TimeLimit.truncated"]
+            for key in ["t", *COUNT_KEYS]:
+                assert info[key] == ref_info[key], key
+            assert ("terminal_observation" in info) == ("terminal_observation" in ref_info)
+            if "terminal_observation" in info:
+                episodes_ended += 1
+                np.testing.assert_array_equal(info["terminal_observation"], ref_info["terminal_observation"])
+                assert info["summary"] == pytest.approx(ref_info["summary"], nan_ok=True)
+    assert episodes_ended == 2 * n
+
+
+def test_terminal_observation_is_the_vector_envs_last_observation():
+    n = 4
+    vec_env = make_sb3_vec_env("small", n, SHORT, seed=8)
+    nxt = MetaLoreVectorEnv(n, "small", SHORT)
+    np.testing.assert_array_equal(vec_env.reset(), nxt.reset(seed=8)[0])
+    rng = np.random.default_rng(8)
+    for _ in range(SHORT["episode"]["steps"] - 1):
+        actions = uniform_actions(rng, vec_env)
+        obs, rewards, dones, infos = vec_env.step(actions)
+        n_obs, n_rewards, *_ = nxt.step(actions)
+        np.testing.assert_array_equal(obs, n_obs)
+        np.testing.assert_array_equal(rewards, n_rewards.astype(np.float32))
+        assert not dones.any()
+        assert all("terminal_observation" not in info and not info["TimeLimit.truncated"] for info in infos)
+    actions = uniform_actions(rng, vec_env)
+    obs, rewards, dones, infos = vec_env.step(actions)
+    last_obs, n_rewards, _, n_truncated, n_info = nxt.step(actions)
+    assert dones.all() and n_truncated.all()
+    np.testing.assert_array_equal(rewards, n_rewards.astype(np.float32))
+    for i, info in enumerate(infos):
+        assert info["TimeLimit.truncated"] is True
+        assert info["terminal_observation"].dtype == np.float32
+        np.testing.assert_array_equal(info["terminal_observation"], last_obs[i])
+        assert info["summary"]["reward"] == pytest.approx(n_info["summary"]["reward"][i])
+        assert info["summary"]["steps"] == SHORT["episode"]["steps"]
+    reset_obs, *_ = nxt.step(actions)  # NEXT_STEP shows the reset observation one step later
+    np.testing.assert_array_equal(obs, reset_obs)
+
+
+def test_sb3_wrappers_run_on_the_adapter():
+    vec_env = VecNormalize(VecMonitor(VecCheckNan(make_sb3_vec_env("paper", 4, SHORT, seed=0), raise_exception=True)))
+    vec_env.reset()
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(2 * SHORT["episode"]["steps"]):
+        _, rewards, dones, infos = vec_env.step(uniform_actions(rng, vec_env))
+        assert np.isfinite(rewards).all()
+        episodes += [info["episode"] for info, done in zip(infos, dones, strict=True) if done]
+    assert len(episodes) == 8
+    assert all(ep["l"] == SHORT["episode"]["steps"] for ep in episodes)
+    with pytest.raises(ValueError, match="found nan in actions"):
+        vec_env.step(np.full((4, 2), np.nan, np.float32))
+
+
+def test_monitor_episode_return_equals_summary_reward():
+    vec_env = VecMonitor(make_sb3_vec_env("paper", 2, SHORT, seed=1))
+    vec_env.reset()
+    for _ in range(SHORT["episode"]["steps"]):
+        _, _, dones, infos = vec_env.step(np.full((2, 2), 0.6, np.float32))
+    assert dones.all()
+    for info in infos:
+        assert info["episode"]["r"] == pytest.approx(info["summary"]["reward"], rel=1e-6)
+
+
+def test_ppo_learns_a_few_steps_on_the_adapter():
+    vec_env = make_sb3_vec_env("MetaLore/Paper-v0", n_envs=4, config=SHORT, seed=0)
+    model = PPO("MlpPolicy", vec_env, n_steps=16, batch_size=32, n_epochs=2, seed=0, device="cpu")
+    model.learn(64)
+    assert model.num_timesteps == 64
+    action, _ = model.predict(vec_env.reset(), deterministic=True)
+    assert action.shape == (4, 2)
+
+
+def test_seeding_follows_sb3_conventions():
+    vec_env = make_sb3_vec_env("paper", 3)
+    vec_env.seed(100)
+    vec_env.reset()
+    assert [info["seed"] for info in vec_env.reset_infos] == [100, 101, 102]
+    vec_env.reset()  # seeds are used once; the next reset continues each sub-env's seed sequence
+    assert [info["seed"] for info in vec_env.reset_infos] != [100, 101, 102]
+    assert len(vec_env.seed(None)) == 3
+    with pytest.raises(ValueError, match="non-negative"):
+        vec_env.seed(-5)
+
+
+def test_attribute_and_method_access():
+    vec_env = make_sb3_vec_env("paper", 3, SHORT, seed=0)
+    vec_env.reset()
+    for _ in range(3):
+        vec_env.step(np.full((3, 2), 0.5, np.float32))
+    assert vec_env.get_attr("render_mode") == [None, None, None]
+    assert vec_env.get_attr("observation_space", indices=[0]) == [vec_env.observation_space]
+    assert vec_env.has_attr("scenario") and not vec_env.has_attr("no_such_attribute")
+    summaries = vec_env.env_method("episode_summary", indices=[0, 2])
+    assert [s["steps"] for s in summaries] == [3, 3]
+    assert vec_env.env_is_wrapped(Monitor) == [False, False, False]
+    vec_env.set_attr("custom_flag", 1)
+    assert vec_env.get_attr("custom_flag", indices=1) == [1]
+    with pytest.raises(ValueError, match="subset"):
+        vec_env.set_attr("custom_flag", 2, indices=[0])
+    with pytest.raises(AttributeError, match="episode_summary"):
+        vec_env.env_method("reset")
+    with pytest.raises(NotImplementedError, match="do not render"):
+        vec_env.get_images()
+    with pytest.warns(UserWarning, match="render_mode"):
+        assert vec_env.render() is None
+
+
+def test_bad_construction_is_rejected_with_the_fix():
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        MetaLoreSB3VecEnv(MetaLoreVectorEnv(2, "paper"))
+    with pytest.raises(TypeError, match="make_sb3_vec_env"):
+        MetaLoreSB3VecEnv(gym.make("MetaLore/Paper-v0"))
+    with pytest.raises(ValueError, match="MetaLore/Paper-v0"):
+        make_sb3_vec_env("CartPole-v1", 2)
+    assert make_sb3_vec_env(metalore.SEED_ALIAS_ID, 2).venv.scenario.name == "paper"
+    vec_env = MetaLoreSB3VecEnv(MetaLoreVectorEnv(2, "small", autoreset_mode=AutoresetMode.SAME_STEP))
+    with pytest.raises(RuntimeError, match="step_async"):
+        vec_env.step_wait()
+
+
+def test_missing_stable_baselines3_names_the_install_command(monkeypatch):
+    for name in [m for m in sys.modules if m == "stable_baselines3" or m.startswith("stable_baselines3.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "metalore.sb3")
+    with pytest.raises(ImportError, match=r'pip install "metalore\[sb3\]"'):
+        importlib.import_module("metalore.sb3")

@@ -1,0 +1,378 @@
+"""The native vector env: equivalence with single envs, autoreset, info masks, make_vec, scale."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+import metalore
+from metalore import MetaLoreEnv, MetaLoreVectorEnv
+from metalore.core.state import DONE_JOBS, DROP_MEC_JOBS, DROP_UL_JOBS, GEN_JOBS, SENT_JOBS
+
+COUNT_KEYS = [f"{name}_{cls}" for cls in ("ue", "sensor") for name in ("generated", "sent", "completed", "dropped")]
+
+
+def random_actions(rng: np.random.Generator, venv: MetaLoreVectorEnv) -> np.ndarray:
+    return rng.uniform(0.0, 1.0, venv.action_space.shape).astype(np.float32)
+
+
+def assert_sub_env_step_matches(i, single_out, vobs, vrew, vterm, vtrunc, vinfo) -> None:
+    obs, reward, terminated, truncated, info = single_out
+    np.testing.assert_array_equal(vobs[i], obs)
+    assert vrew[i] == reward
+    assert vterm[i] == terminated
+    assert vtrunc[i] == truncated
+    assert vinfo["_t"][i] and vinfo["t"][i] == info["t"]
+    for key in COUNT_KEYS:
+        assert vinfo[f"_{key}"][i]
+        assert vinfo[key][i] == info[key], key
+    assert vinfo["_aori_mean"][i] == (len(info["aori"]) > 0)
+    if len(info["aori"]):
+        assert vinfo["aori_mean"][i] == pytest.approx(np.mean(info["aori"]), rel=1e-12)
+        assert vinfo["aosi_mean"][i] == pytest.approx(np.mean(info["aosi"]), rel=1e-12)
+    assert vinfo.get("_summary", np.zeros(len(vobs), bool))[i] == truncated
+    if truncated:
+        for key, value in info["summary"].items():
+            np.testing.assert_equal(vinfo["summary"][key][i], value)
+
+
+def run_vector_against_singles(preset, config, seed, num_envs, parallel=None, episodes=2) -> int:
+    """Step a vector env and N single envs side by side; return how many autoresets were crossed.
+
+    Partway through, sub-env 0 alone is reset with a new seed (``reset_mask``), so the sub-envs
+    reach their episode boundaries at different steps.
+    """
+    venv = MetaLoreVectorEnv(num_envs, preset, config, parallel=parallel)
+    singles = [MetaLoreEnv(preset, config) for _ in range(num_envs)]
+    rng = np.random.default_rng(seed)
+    vobs, vinfo = venv.reset(seed=seed)
+    for i, env in enumerate(singles):
+        obs, info = env.reset(seed=seed + i)
+        np.testing.assert_array_equal(vobs[i], obs)
+        assert vinfo["seed"][i] == info["seed"] == seed + i
+    steps = venv.scenario.steps
+    partial_reset_at = steps // 3
+    ending = np.zeros(num_envs, dtype=bool)
+    autoresets = 0
+    for t in range(episodes * (steps + 1) + partial_reset_at):
+        if t == partial_reset_at:
+            mask = np.arange(num_envs) == 0
+            vobs, vinfo = venv.reset(seed=10_000, options={"reset_mask": mask})
+            np.testing.assert_array_equal(vinfo["_seed"], mask)
+            obs, _ = singles[0].reset(seed=10_000)
+            np.testing.assert_array_equal(vobs[0], obs)
+            ending[0] = False
+        actions = random_actions(rng, venv)
+        vobs, vrew, vterm, vtrunc, vinfo = venv.step(actions)
+        for i, env in enumerate(singles):
+            if ending[i]:  # next-step autoreset: the single env is reset without a seed
+                obs, _ = env.reset()
+                np.testing.assert_array_equal(vobs[i], obs)
+                assert vrew[i] == 0.0 and not vterm[i] and not vtrunc[i] and not vinfo["_t"][i]
+                autoresets += 1
+            else:
+                assert_sub_env_step_matches(i, env.step(actions[i]), vobs, vrew, vterm, vtrunc, vinfo)
+        ending = vtrunc.copy()
+    return autoresets
+
+
+@pytest.mark.parametrize("preset", ["paper", "small", "multicell", "dynamic"])
+@pytest.mark.parametrize("seed", [0, 4242])
+def test_vector_env_replays_seeded_single_envs_across_autoreset(preset, seed):
+    num_envs = 3
+    autoresets = run_vector_against_singles(preset, None, seed, num_envs)
+    assert autoresets >= num_envs  # every sub-env crossed at least one episode boundary
+
+
+def test_threaded_batch_replays_single_envs():
+    # 64 sub-envs step on the parallel (prange) kernel by default; it must not change a bit.
+    venv = MetaLoreVectorEnv(64, "paper", {"episode": {"steps": 20}})
+    assert venv.sim._step_kernel.__name__ == "step_envs_parallel"
+    assert run_vector_against_singles("paper", {"episode": {"steps": 20}}, 7, 64, episodes=2) >= 64
+
+
+@pytest.mark.parametrize("env_id", metalore.registered_ids())
+def test_make_vec_with_vector_entry_point_for_every_id(env_id):
+    venv = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    assert isinstance(venv.unwrapped, MetaLoreVectorEnv)
+    assert venv.num_envs == 2
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    single = gym.make(env_id)
+    assert venv.single_observation_space == single.observation_space
+    assert venv.single_action_space == single.action_space
+    vobs, _ = venv.reset(seed=5)
+    assert venv.observation_space.contains(vobs)
+    actions = np.full(venv.action_space.shape, 0.5, dtype=np.float32)
+    vobs, vrew, _, _, _ = venv.step(actions)
+    assert venv.observation_space.contains(vobs)
+    for i in range(2):
+        single.reset(seed=5 + i)
+        obs, reward, *_ = single.step(actions[i])
+        np.testing.assert_array_equal(vobs[i], obs)
+        assert vrew[i] == reward
+    venv.close()
+
+
+def test_make_vec_passes_config_and_autoreset_mode():
+    venv = gym.make_vec(
+        "MetaLore/Paper-v0",
+        num_envs=2,
+        vectorization_mode="vector_entry_point",
+        config={"episode": {"steps": 3}},
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    venv.reset(seed=0)
+    truncated = [venv.step(np.zeros((2, 2), np.float32))[3] for _ in range(3)]
+    np.testing.assert_array_equal(truncated, [[False, False], [False, False], [True, True]])
+
+
+def test_next_step_autoreset_returns_reset_obs_zero_reward_and_ignores_action():
+    config = {"episode": {"steps": 5}}
+    first, second = (MetaLoreVectorEnv(2, "paper", config) for _ in range(2))
+    reference = MetaLoreEnv("paper", config)
+    for venv in (first, second):
+        venv.reset(seed=3)
+    reference.reset(seed=3)
+    half = np.full((2, 2), 0.5, np.float32)
+    for _ in range(5):
+        out_first, out_second = first.step(half), second.step(half)
+        reference.step(half[0])
+    assert out_first[3].all() and out_first[4]["_summary"].all()
+    # The autoreset step: different actions, identical results, nothing stepped.
+    out_first = first.step(np.zeros((2, 2), np.float32))
+    out_second = second.step(np.ones((2, 2), np.float32))
+    reset_obs, _ = reference.reset()
+    for a, b in zip(out_first[:4], out_second[:4], strict=True):
+        np.testing.assert_array_equal(a, b)
+    obs, reward, terminated, truncated, info = out_first
+    np.testing.assert_array_equal(obs[0], reset_obs)
+    np.testing.assert_array_equal(reward, [0.0, 0.0])
+    assert not terminated.any() and not truncated.any()
+    assert not info["_t"].any() and "summary" not in info
+    # The ignored action left no trace: both continue identically, like the fresh single env.
+    out_first, out_second = first.step(half), second.step(half)
+    ref_obs, ref_reward, *_ = reference.step(half[0])
+    np.testing.assert_array_equal(out_first[0], out_second[0])
+    np.testing.assert_array_equal(out_first[0][0], ref_obs)
+    assert out_first[1][0] == ref_reward
+    assert out_first[4]["_t"].all() and (out_first[4]["t"] == 0).all()
+
+
+def test_same_step_autoreset_puts_final_obs_in_info():
+    config = {"episode": {"steps": 4}}
+    same = MetaLoreVectorEnv(3, "small", config, autoreset_mode=AutoresetMode.SAME_STEP)
+    nxt = MetaLoreVectorEnv(3, "small", config)
+    same.reset(seed=9)
+    nxt.reset(seed=9)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        actions = random_actions(rng, same)
+        s_out, n_out = same.step(actions), nxt.step(actions)
+        for a, b in zip(s_out[:4], n_out[:4], strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert "final_obs" not in s_out[4]
+    actions = random_actions(rng, same)
+    s_obs, s_rew, _, s_trunc, s_info = same.step(actions)
+    n_obs, n_rew, _, n_trunc, n_info = nxt.step(actions)
+    assert s_trunc.all() and n_trunc.all()
+    np.testing.assert_array_equal(s_rew, n_rew)
+    np.testing.assert_array_equal(s_info["_final_obs"], s_trunc)
+    np.testing.assert_array_equal(s_info["final_obs"], n_obs)
+    np.testing.assert_array_equal(s_info["_final_info"], s_trunc)
+    for key, values in n_info["summary"].items():
+        np.testing.assert_array_equal(s_info["final_info"]["summary"][key], values)
+    # SAME_STEP returns the reset observation now; NEXT_STEP returns it one step later.
+    n_reset_obs, n_rew, *_ = nxt.step(actions)
+    np.testing.assert_array_equal(s_obs, n_reset_obs)
+    actions = random_actions(rng, same)
+    np.testing.assert_array_equal(same.step(actions)[0], nxt.step(actions)[0])
+
+
+def test_reset_mask_resets_only_selected_sub_envs():
+    venv = MetaLoreVectorEnv(4, "paper")
+    untouched = MetaLoreVectorEnv(4, "paper")
+    for v in (venv, untouched):
+        v.reset(seed=1)
+    half = np.full((4, 2), 0.5, np.float32)
+    for _ in range(10):
+        venv.step(half)
+        untouched.step(half)
+    mask = np.array([False, True, False, True])
+    obs, info = venv.reset(seed=50, options={"reset_mask": mask})
+    np.testing.assert_array_equal(info["_seed"], mask)
+    np.testing.assert_array_equal(info["seed"][mask], [51, 53])
+    np.testing.assert_array_equal(obs[mask], 0.0)  # empty queues at an episode start
+    out, ref = venv.step(half), untouched.step(half)
+    np.testing.assert_array_equal(out[0][~mask], ref[0][~mask])
+    np.testing.assert_array_equal(out[4]["t"], [10, 0, 10, 0])
+    with pytest.raises(ValueError, match="reset_mask has shape"):
+        venv.reset(options={"reset_mask": [True, False]})
+
+
+def test_reset_accepts_one_seed_per_sub_env():
+    venv = MetaLoreVectorEnv(3, "small")
+    _, info = venv.reset(seed=[7, None, 9])
+    assert info["seed"][0] == 7 and info["seed"][2] == 9
+    with pytest.raises(ValueError, match="one per sub-env"):
+        venv.reset(seed=[1, 2])
+    with pytest.raises(ValueError, match="non-negative"):
+        venv.reset(seed=-1)
+
+
+def test_info_is_a_dict_of_arrays_with_masks():
+    venv = MetaLoreVectorEnv(8, "dynamic")
+    venv.reset(seed=2)
+    rng = np.random.default_rng(2)
+    saw_empty_step = saw_completions = False
+    for _ in range(venv.scenario.steps + 1):
+        _, _, _, truncated, info = venv.step(random_actions(rng, venv))
+        for key, value in info.items():
+            if key.startswith("_") or key in ("summary", "final_obs", "final_info"):
+                continue
+            mask = info[f"_{key}"]
+            assert mask.dtype == np.bool_ and mask.shape == (8,), key
+            assert value.shape == (8,), key
+        valid = info["_aori_mean"]
+        assert np.isfinite(info["aori_mean"][valid]).all() and np.isfinite(info["aosi_mean"][valid]).all()
+        assert (info["aori_mean"][valid] >= 0).all()
+        saw_completions |= valid.any()
+        saw_empty_step |= (info["_t"] & ~valid).any()
+        if truncated.any():
+            np.testing.assert_array_equal(info["_summary"], truncated)
+            for values in info["summary"].values():
+                assert values.shape == (8,)
+        else:
+            assert "summary" not in info
+    assert saw_completions and saw_empty_step
+
+
+@pytest.mark.parametrize(
+    ("actions", "message"),
+    [
+        (np.full((2, 2), np.nan), "NaN or infinity"),
+        (np.full((2, 2), np.inf), "NaN or infinity"),
+        (np.zeros((2, 3)), "shape"),
+        (np.zeros(2), "shape"),
+        ("half", "not numeric"),
+    ],
+)
+def test_invalid_actions_raise_clear_errors(actions, message):
+    venv = MetaLoreVectorEnv(2, "paper")
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        venv.step(actions)
+
+
+def test_step_before_reset_and_bad_arguments_are_rejected():
+    with pytest.raises(RuntimeError, match="reset"):
+        MetaLoreVectorEnv(2, "paper").step(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="num_envs"):
+        MetaLoreVectorEnv(0, "paper")
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        MetaLoreVectorEnv(2, "paper", autoreset_mode=AutoresetMode.DISABLED)
+    with pytest.raises(ValueError, match="render_mode"):
+        MetaLoreVectorEnv(2, "paper", render_mode="human")
+
+
+def test_out_of_range_and_per_bs_actions_are_accepted():
+    envs = [MetaLoreVectorEnv(2, "multicell") for _ in range(3)]
+    for venv in envs:
+        venv.reset(seed=4)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        actions = random_actions(rng, envs[0])
+        stretched = np.where(actions > 0.5, actions + 3.0, actions)
+        stretched = np.where(actions < 0.1, -2.0, stretched)
+        clipped = np.clip(stretched, 0.0, 1.0)
+        out_flat = envs[0].step(clipped)
+        out_per_bs = envs[1].step(clipped.reshape(2, 3, 2))
+        out_stretched = envs[2].step(stretched)
+        for a, b, c in zip(out_flat[:4], out_per_bs[:4], out_stretched[:4], strict=True):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+
+
+SCALED = {
+    "area": {"width_m": 1000.0, "height_m": 1000.0},
+    "bs": {"positions_m": [[500.0, 500.0]], "bandwidth_hz": 2.4e9, "compute_units_per_s": 2400.0},
+    "ue": {"count": 300},
+    "sensor": {"count": 300, "placement": {"min_distance_m": 20.0, "max_distance_m": 450.0, "min_separation_m": 15.0}},
+    "episode": {"steps": 60},
+}
+
+
+def assert_jobs_conserved(venv: MetaLoreVectorEnv) -> None:
+    s, p = venv.sim.state, venv.sim.params
+    k = p.num_ues
+    queued_on_devices = [s.dq_len[:, :k].sum(axis=1), s.dq_len[:, k:].sum(axis=1)]
+    for c in range(2):
+        tot = s.totals[:, c]
+        np.testing.assert_array_equal(tot[:, GEN_JOBS], tot[:, DROP_UL_JOBS] + queued_on_devices[c] + tot[:, SENT_JOBS])
+        at_mec = s.bq_len[:, :, c].sum(axis=1)
+        np.testing.assert_array_equal(tot[:, SENT_JOBS], tot[:, DROP_MEC_JOBS] + at_mec + tot[:, DONE_JOBS])
+    assert (s.dq_len >= 0).all() and (s.dq_len <= p.dev_queue_capacity).all()
+    assert (s.bq_len >= 0).all() and (s.bq_len <= p.bs_queue_capacity).all()
+
+
+def test_scaled_scenario_with_hundreds_of_devices_runs_correctly():
+    venv = MetaLoreVectorEnv(2, "paper", SCALED)
+    obs, _ = venv.reset(seed=21)
+    pos = venv.sim.state.pos_m
+    k = venv.scenario.num_ues
+    assert ((pos >= 0.0) & (pos <= 1000.0)).all()
+    for b in range(2):
+        sensors = pos[b, k:]
+        radius = np.linalg.norm(sensors - 500.0, axis=1)
+        assert ((radius >= 20.0 - 1e-9) & (radius <= 450.0 + 1e-9)).all()
+        gaps = np.linalg.norm(sensors[:, None] - sensors[None], axis=2) + np.eye(len(sensors)) * 1e9
+        assert gaps.min() >= 15.0 - 1e-9
+    singles = [MetaLoreEnv("paper", SCALED) for _ in range(2)]
+    for i, env in enumerate(singles):
+        env.reset(seed=21 + i)
+    rng = np.random.default_rng(21)
+    totals = np.zeros((2, 2, 5))
+    for _ in range(venv.scenario.steps):
+        actions = random_actions(rng, venv)
+        obs, reward, terminated, truncated, info = venv.step(actions)
+        assert venv.observation_space.contains(obs)
+        assert np.isfinite(reward).all()
+        assert_jobs_conserved(venv)
+        totals += venv.sim.out.step_counts[:, :, [GEN_JOBS, SENT_JOBS, DONE_JOBS, DROP_UL_JOBS, DROP_MEC_JOBS]]
+        for i, env in enumerate(singles):
+            assert_sub_env_step_matches(i, env.step(actions[i]), obs, reward, terminated, truncated, info)
+    assert truncated.all()
+    np.testing.assert_array_equal(
+        totals, venv.sim.state.totals[:, :, [GEN_JOBS, SENT_JOBS, DONE_JOBS, DROP_UL_JOBS, DROP_MEC_JOBS]]
+    )
+    assert (totals[:, :, 2] > 0).all()  # both classes completed jobs at this scale
+    summary = info["summary"]
+    np.testing.assert_array_equal(summary["ue_completed"], totals[:, 0, 2])
+    np.testing.assert_array_equal(summary["sensor_completed"], totals[:, 1, 2])
+
+
+def test_scaled_multicell_scenario_with_a_thousand_devices_per_class():
+    config = {
+        "area": {"width_m": 3000.0, "height_m": 1000.0},
+        "bs": {
+            "positions_m": [[500.0, 500.0], [1500.0, 500.0], [2500.0, 500.0]],
+            "bandwidth_hz": 2.7e9,
+            "compute_units_per_s": 2700.0,
+        },
+        "ue": {"count": 1000},
+        "sensor": {
+            "count": 1000,
+            "placement": {"min_distance_m": 20.0, "max_distance_m": 450.0, "min_separation_m": 10.0},
+        },
+        "episode": {"steps": 100},
+    }
+    venv = MetaLoreVectorEnv(2, "paper", config)
+    venv.reset(seed=3)
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        obs, reward, _, truncated, _ = venv.step(random_actions(rng, venv))
+        assert venv.observation_space.contains(obs) and np.isfinite(reward).all()
+        assert_jobs_conserved(venv)
+    assert truncated.all()
