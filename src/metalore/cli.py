@@ -4,6 +4,9 @@ Usage::
 
     metalore run [--scenario P] [--config FILE] [--set KEY=VALUE ...] [--policy SPEC]
                  [--episodes N] [--seed S] [--out DIR] [--job-log] [--quiet]
+    metalore evaluate --policy SPEC [--policy SPEC ...] [--scenario P] [--config FILE] [--set ...]
+                      [--seeds N] [--seed-start S] [--workers N] [--out DIR] [--quiet]
+    metalore grid [--grid N] [--seeds N] [--seed-start S] [--workers N] [--out DIR] [--quiet] [scenario options]
     metalore scenarios
     metalore show-config [--scenario P] [--config FILE] [--set KEY=VALUE ...]
     metalore --version
@@ -27,6 +30,14 @@ its files of the same names replaced):
 * ``run.json``: command, policy, seeds, package versions, start time, wall time;
 * ``job_log_000.csv`` (and ``.parquet`` if pyarrow is installed) per episode when the job
   log is on (``--job-log``, or ``log.jobs: true`` in the configuration).
+
+``evaluate`` plays every ``--policy`` on the same seeds ``S, S+1, ..., S+N-1`` (default
+1000..1009; common random numbers), prints the mean and 95% Student-t confidence interval of
+the main metrics per policy and writes ``episodes.csv`` (one row per policy and episode),
+``summary.csv`` / ``summary.json`` (mean, std, CI of every metric), ``scenario.yaml`` and
+``run.json``. ``grid`` evaluates every static split of an N x N grid on those seeds, writes
+``grid.csv`` (one row per split), ``scenario.yaml`` and ``run.json`` and prints the best
+split (the brute-force oracle). See ``docs/evaluation.md``.
 
 Every file is written atomically. Invalid input prints one line ``metalore: error: ...``
 to stderr and exits with status 2; an unexpected failure exits with status 1 (add
@@ -53,6 +64,7 @@ import yaml
 from metalore import PRESET_IDS, __version__
 from metalore.config import PRESETS, ConfigError, Scenario, deep_merge, load_config_file, make_scenario
 from metalore.env import MetaLoreEnv
+from metalore.evaluation import HEADLINE_METRICS, best_split, evaluate, grid_search, summarize
 from metalore.io import atomic_path, write_json, write_text
 from metalore.joblog import write_job_log
 from metalore.policies import POLICIES, Policy, PolicyError, make_policy
@@ -76,6 +88,7 @@ TABLE_COLUMNS = (
     ("sensor_throughput_mbps", "sensor Mbit/s", "{:.1f}"),
     ("dropped", "drops", "{:.0f}"),
 )
+SUMMARY_STATS = ("n", "mean", "std", "ci_low", "ci_high", "half_width")
 DROP_KEYS = ("ue_dropped_uplink", "ue_dropped_mec", "sensor_dropped_uplink", "sensor_dropped_mec")
 
 
@@ -365,6 +378,179 @@ def cmd_show_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- evaluate and grid
+def _run_record(args: argparse.Namespace, argv: Sequence[str], scenario: Scenario, overrides: dict[str, Any]) -> dict:
+    return {
+        "command": shlex.join(["metalore", *argv]),
+        "argv": list(argv),
+        "scenario": scenario.name,
+        "config_file": str(Path(args.config).resolve()) if args.config else None,
+        "overrides": overrides,
+    }
+
+
+def _eval_seeds(args: argparse.Namespace) -> list[int]:
+    return [args.seed_start + i for i in range(args.seeds)]
+
+
+def _mean_ci_table(summary: Any) -> str:
+    """One line per policy: ``mean ± half-width`` of the headline metrics (``±`` omitted when undefined)."""
+    formats = {key: fmt for key, _, fmt in TABLE_COLUMNS}
+    headers = ["policy", "episodes", *(header for _, header, _ in TABLE_COLUMNS)]
+    body = []
+    for policy, rows in summary.groupby("policy", sort=False):
+        stats = rows.set_index("metric")
+        line = [str(policy), str(int(stats.loc["reward", "n"]))]
+        for key in HEADLINE_METRICS:
+            mean, half = float(stats.loc[key, "mean"]), float(stats.loc[key, "half_width"])
+            cell = "-" if math.isnan(mean) else formats[key].format(mean)
+            line.append(cell if math.isnan(half) else f"{cell} ± {formats[key].format(half)}")
+        body.append(line)
+    widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in [headers, *body]
+    )
+
+
+def _summary_json(summary: Any, episodes: Any, seeds: list[int]) -> dict[str, Any]:
+    policies: dict[str, Any] = {}
+    for policy, rows in summary.groupby("policy", sort=False):
+        spec = episodes.loc[episodes["policy"] == policy, "spec"].iloc[0]
+        metrics = {row.metric: {k: getattr(row, k) for k in SUMMARY_STATS} for row in rows.itertuples()}
+        policies[str(policy)] = {"spec": spec, "metrics": metrics}
+    return {
+        "confidence": 0.95,
+        "interval": "Student t over episodes: mean ± t(0.975, n-1) * std / sqrt(n), std with ddof=1",
+        "seeds": seeds,
+        "policies": policies,
+    }
+
+
+def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore evaluate``: every policy on the same seeds; mean ± 95% CI per policy; results folder."""
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    specs = [spec.strip() for spec in args.policy or []]
+    if not specs:
+        raise UsageError(
+            "no policy given: pass --policy SPEC once per policy, e.g. --policy random --policy twin_first"
+        )
+    duplicates = sorted({spec for spec in specs if specs.count(spec) > 1})
+    if duplicates:
+        raise UsageError(f"--policy {duplicates[0]!r} is given twice: list each policy once")
+    scenario, overrides = resolve_scenario(args)
+    seeds = _eval_seeds(args)
+    for spec in specs:  # reject a bad spec before any episode is played (brute_force is checked when built)
+        if not spec.startswith("brute_force"):
+            make_policy(spec, scenario, seed=seeds[0])
+    out = _prepare_out_dir(Path(args.out) if args.out else _default_out_dir())
+    episodes = evaluate({spec: spec for spec in specs}, scenario, seeds, workers=args.workers)
+    summary = summarize(episodes)
+    _write_csv(episodes, out / "episodes.csv")
+    _write_csv(summary, out / "summary.csv")
+    write_json(out / "summary.json", _summary_json(summary, episodes, seeds))
+    write_text(out / "scenario.yaml", scenario_yaml(scenario))
+    write_json(
+        out / "run.json",
+        {
+            **_run_record(args, argv, scenario, overrides),
+            "policies": specs,
+            "seeds": seeds,
+            "workers": args.workers,
+            "out": str(out.resolve()),
+            "files": ["episodes.csv", "summary.csv", "summary.json", "scenario.yaml", "run.json"],
+            "started_at": started.isoformat(timespec="seconds"),
+            "elapsed_s": round(time.perf_counter() - clock, 3),
+            "versions": _versions(),
+            "platform": platform.platform(),
+        },
+    )
+    if args.quiet:
+        print(out)
+    else:
+        print(
+            f"scenario {scenario.name}, {len(specs)} policies x {len(seeds)} episodes of {scenario.steps} steps "
+            f"(seeds {seeds[0]}..{seeds[-1]}); mean ± 95% CI (Student t)"
+        )
+        print(_mean_ci_table(summary))
+        for spec, chosen in dict(zip(episodes["policy"], episodes["spec"], strict=True)).items():
+            if spec.startswith("brute_force"):
+                print(f"{spec} plays {chosen}")
+        print(f"results: {out}")
+    return 0
+
+
+def cmd_grid(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore grid``: every static split of an N x N grid on the same seeds; the best one."""
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    scenario, overrides = resolve_scenario(args)
+    seeds = _eval_seeds(args)
+    out = _prepare_out_dir(Path(args.out) if args.out else _default_out_dir())
+    table = grid_search(scenario, args.grid, seeds, workers=args.workers)
+    bw_ue, comp_ue = best_split(table)
+    _write_csv(table, out / "grid.csv")
+    write_text(out / "scenario.yaml", scenario_yaml(scenario))
+    write_json(
+        out / "run.json",
+        {
+            **_run_record(args, argv, scenario, overrides),
+            "grid": args.grid,
+            "seeds": seeds,
+            "workers": args.workers,
+            "best": {"bw_ue": bw_ue, "comp_ue": comp_ue, "spec": f"static:{bw_ue:g},{comp_ue:g}"},
+            "out": str(out.resolve()),
+            "files": ["grid.csv", "scenario.yaml", "run.json"],
+            "started_at": started.isoformat(timespec="seconds"),
+            "elapsed_s": round(time.perf_counter() - clock, 3),
+            "versions": _versions(),
+            "platform": platform.platform(),
+        },
+    )
+    if args.quiet:
+        print(out)
+        return 0
+    top = table.sort_values(["reward", "bw_ue", "comp_ue"], ascending=[False, True, True], kind="stable").head(5)
+    print(
+        f"scenario {scenario.name}, {len(table)} static splits x {len(seeds)} episodes of {scenario.steps} steps "
+        f"(seeds {seeds[0]}..{seeds[-1]}); top 5 by mean episode reward:"
+    )
+    print(
+        top[["bw_ue", "comp_ue", "reward", "reward_ci95", "aori_mean", "aosi_mean", "late_fraction"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3g}"
+        )
+    )
+    print(f"best split: static:{bw_ue:g},{comp_ue:g} (mean reward {table['reward'].max():.2f})")
+    print(f"results: {out}")
+    return 0
+
+
+def _add_evaluation_options(parser: argparse.ArgumentParser, default_seeds: int) -> None:
+    _add_scenario_options(parser)
+    parser.add_argument(
+        "--seeds",
+        type=_count(1, 100_000),
+        default=default_seeds,
+        metavar="N",
+        help=f"episodes (default: {default_seeds})",
+    )
+    parser.add_argument(
+        "--seed-start",
+        type=_count(0, 2**62),
+        default=1000,
+        metavar="S",
+        help="episode seeds are S, S+1, ..., S+N-1 for every policy (default: 1000)",
+    )
+    parser.add_argument(
+        "--workers", type=_count(1, 1024), default=1, metavar="N", help="worker processes (default: 1, in-process)"
+    )
+    parser.add_argument("--out", metavar="DIR", help="results folder (default: runs/YYYYmmdd-HHMMSS)")
+    parser.add_argument("--quiet", action="store_true", help="no table; print only the results folder")
+
+
 # --------------------------------------------------------------------------- parser and entry point
 def _count(minimum: int, maximum: int = 2**63 - 1) -> Callable[[str], int]:
     def parse(text: str) -> int:
@@ -415,6 +601,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--job-log", action="store_true", help="record and write the per-job log of each episode")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table; print only the results folder")
     run.set_defaults(handler=cmd_run)
+
+    evaluate_cmd = commands.add_parser(
+        "evaluate",
+        help="compare policies on the same seeds (mean and 95%% confidence interval)",
+        description="Play every policy on the same episode seeds; print mean ± 95% CI per policy; write results.",
+        epilog="example: metalore evaluate --policy random --policy static:0.5,0.5 --policy twin_first --seeds 10",
+    )
+    evaluate_cmd.add_argument(
+        "--policy", action="append", metavar="SPEC", help=f"a policy to evaluate (repeat for each). {policies}"
+    )
+    _add_evaluation_options(evaluate_cmd, default_seeds=10)
+    evaluate_cmd.set_defaults(handler=cmd_evaluate)
+
+    grid = commands.add_parser(
+        "grid",
+        help="evaluate every static split of a grid; print the best (brute-force oracle)",
+        description="Evaluate every static split (bw_ue, comp_ue) of an N x N grid on the same seeds.",
+        epilog="example: metalore grid --grid 11 --seeds 5",
+    )
+    grid.add_argument(
+        "--grid", type=_count(2, 101), default=11, metavar="N", help="points per axis, i/(N-1) (default: 11)"
+    )
+    _add_evaluation_options(grid, default_seeds=5)
+    grid.set_defaults(handler=cmd_grid)
 
     scenarios = commands.add_parser("scenarios", help="list the scenario presets and their sizes")
     scenarios.set_defaults(handler=cmd_scenarios)

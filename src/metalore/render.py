@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from metalore.core.state import JOB_DEVICE, JOB_T_GEN, S_AORI_SUM, S_AOSI_SUM, S_REWARD, S_UE_DONE, SENSOR, UE
+from metalore.core.state import S_AORI_SUM, S_AOSI_SUM, S_REWARD, S_UE_DONE, SENSOR, UE
 
 __all__ = [
     "BS_COLOR",
@@ -115,12 +115,10 @@ class Renderer:
         self.num_ues = int(p.num_ues)
         self.num_bs = len(p.bs_pos_m)
         self.num_sensors = len(p.dev_height_m) - self.num_ues
-        self.bs_queue_slots = int(sim.state.bq.shape[3])
         self._hist = np.full((history, 8), np.nan)
         self._count = 0  # rows recorded since the last reset (the newest is row (count - 1) % history)
         self._split = np.full((self.num_bs, 2), np.nan)  # (bw_ue, comp_ue) per BS of the last step
         self._ue_aori = np.full(self.num_ues, np.nan)  # AoRI of each UE's last completed request
-        self._ue_head = np.zeros(self.num_bs, np.int64)  # UE MEC queue heads at the last record
         self._fig: Any = None
         self._episode = 0  # resets recorded (a new episode redraws the static layer: sensors move)
         self._background: Any = None
@@ -144,7 +142,6 @@ class Renderer:
         else:
             self._split[:] = np.asarray(action, dtype=np.float64).reshape(self.num_bs, 2)
             self._update_ue_aori()
-        self._ue_head[:] = s.bq_head[b, :, UE]
         done = s.stats[b, S_UE_DONE]
         row = self._hist[self._count % len(self._hist)]
         row[H_T] = s.t[b]
@@ -158,24 +155,10 @@ class Renderer:
         self._count += 1
 
     def _update_ue_aori(self) -> None:
-        """AoRI of the UE jobs completed in the last step, per UE (read from the MEC queue ring buffers).
-
-        A completed job leaves its record in the ring-buffer slot it was popped from: the slots
-        between the previous and the current head. Those slots cannot have been reused in the
-        same step, because a queue never holds more jobs than its slots.
-        """
-        s, b = self.sim.state, self.b
-        heads = s.bq_head[b, :, UE]
-        slots = self.bs_queue_slots
-        t_done = int(s.t[b]) - 1
-        for m in range(self.num_bs):
-            popped = (heads[m] - self._ue_head[m]) % slots
-            if popped == 0:
-                continue
-            idx = (self._ue_head[m] + np.arange(popped)) % slots
-            records = s.bq[b, m, UE, idx]
-            devices = records[:, JOB_DEVICE].astype(np.int64)
-            self._ue_aori[devices] = t_done - records[:, JOB_T_GEN]  # in completion order: the last one wins
+        """AoRI of the UE jobs completed in the last step, per UE, in completion order (the last wins)."""
+        out, b = self.sim.out, self.b
+        n = int(out.done_n[b])
+        self._ue_aori[out.done_ue[b, :n]] = out.done_aori[b, :n]
 
     def history(self) -> np.ndarray:
         """The recorded rows, oldest first: columns t, the four queue families, mean AoRI, mean AoSI, reward."""

@@ -334,7 +334,7 @@ def _step_one(
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
     # StepOutput
-    reward, step_counts, done_n, done_aori, done_aosi, assoc, snr, bandwidth_hz,
+    reward, step_counts, done_n, done_aori, done_aosi, done_ue, assoc, snr, bandwidth_hz,
 ):  # fmt: skip
     """Advance environment ``b`` by one step under ``action[b]`` (MODEL.md §2, steps 1-8)."""
     tnow = t[b]
@@ -441,8 +441,10 @@ def _step_one(
                     break
                 sent_mbit += rem
                 budget = max(budget - rem, 0.0)
-                dq_head[b, d] = (slot + 1) % q_dev
                 dq_len[b, d] -= 1
+                # An emptied ring restarts at slot 0, so the pages a queue touches follow its
+                # peak occupancy, not the traffic that has passed through it.
+                dq_head[b, d] = (slot + 1) % q_dev if dq_len[b, d] > 0 else 0
                 jid = np.int64(dq[b, d, slot, JOB_ID])
                 data = dq[b, d, slot, JOB_DATA]
                 compute = dq[b, d, slot, JOB_COMPUTE]
@@ -495,8 +497,8 @@ def _step_one(
                     _count(totals, step_counts, b, c, PROC_COMPUTE, cap)
                     break
                 cap = max(cap - rem, 0.0)
-                bq_head[b, m, c] = (slot + 1) % q_bs
                 bq_len[b, m, c] -= 1
+                bq_head[b, m, c] = (slot + 1) % q_bs if bq_len[b, m, c] > 0 else 0
                 _count(totals, step_counts, b, c, PROC_COMPUTE, rem)
                 _count(totals, step_counts, b, c, DONE_JOBS, 1.0)
                 _count(totals, step_counts, b, c, DONE_MBIT, bq[b, m, c, slot, JOB_DATA])
@@ -523,6 +525,7 @@ def _step_one(
                 aosi_hist[b, min(aosi, n_hist - 1)] += 1
                 done_aori[b, done_n[b]] = aori
                 done_aosi[b, done_n[b]] = aosi
+                done_ue[b, done_n[b]] = np.int64(bq[b, m, c, slot, JOB_DEVICE])
                 done_n[b] += 1
 
     # 7. Reward and the twin's age at the end of the step.

@@ -219,6 +219,7 @@ class StepOutput(NamedTuple):
     done_n: np.ndarray  # (B,) int64, UE jobs completed this step
     done_aori: np.ndarray  # (B, M * Qb) int32, their AoRI (steps), first done_n entries valid
     done_aosi: np.ndarray  # (B, M * Qb) int32, their AoSI (steps)
+    done_ue: np.ndarray  # (B, M * Qb) int32, the UE that issued each of them
     assoc: np.ndarray  # (B, D) int64, serving BS of each device this step (-1 unconnected)
     snr: np.ndarray  # (B, D) float64, linear SNR to the serving (strongest) BS
     bandwidth_hz: np.ndarray  # (B, D) float64, uplink bandwidth scheduled to each device
@@ -314,8 +315,9 @@ def hist_bins(params: Params) -> int:
 def allocate_state(params: Params, batch: int) -> State:
     """Zeroed state for ``batch`` environments; ``core.kernels.init_envs`` makes it an episode start.
 
-    Queue slots are allocated with ``np.zeros`` (lazily mapped pages), so memory in use
-    follows the queues' actual occupancy, not their capacity.
+    Queue slots are allocated with ``np.zeros`` (lazily mapped pages) and an emptied ring
+    restarts at slot 0, so resident memory follows the queues' peak occupancy, not their
+    capacity. A queue that never empties (an overloaded class) walks its whole ring.
     """
     m, k = len(params.bs_pos_m), params.num_ues
     d = len(params.dev_height_m)
@@ -363,6 +365,7 @@ def allocate_output(params: Params, batch: int) -> StepOutput:
         done_n=np.zeros(batch, np.int64),
         done_aori=np.zeros((batch, done_cap), np.int32),
         done_aosi=np.zeros((batch, done_cap), np.int32),
+        done_ue=np.zeros((batch, done_cap), np.int32),
         assoc=np.full((batch, d), -1, np.int64),
         snr=np.zeros((batch, d)),
         bandwidth_hz=np.zeros((batch, d)),
