@@ -83,7 +83,7 @@ class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
     | ``queue_lengths`` (default) | 2M | ``[l_b, l^_b]``: jobs in BS b's UE, sensor MEC queue | jobs | [0, capacity] |
     | ``queue_work`` | 2M | compute still to serve in those queues | units | [0, cap x max job] |
     | ``uplink_backlog`` | 2 | data waiting in UE / sensor uplink queues | Mbit | [0, total capacity] |
-    | ``twin_age`` | N | age at the last step of each sensor's newest twin update (none: steps + 1) | steps | [0, steps + 1] |
+    | ``twin_age`` | N | age at the last step of each sensor's newest twin data (none: steps+1) | steps | [0, steps+1] |
     | ``time`` | 1 | elapsed fraction of the episode | - | [0, 1] |
 
     ## Rewards

@@ -521,7 +521,7 @@ class BruteForcePolicy(StaticPolicy):
 def _build_brute_force(spec: str, args: str, env: Any, seed: int | None) -> Policy:
     kw = _keywords(spec, args, {"grid": 11, "seeds": 5})
     for key, lo, hi in (("grid", 2, 101), ("seeds", 1, 1000)):
-        if not (kw[key].is_integer() and lo <= kw[key] <= hi):
+        if not (float(kw[key]).is_integer() and lo <= kw[key] <= hi):
             raise _spec_error(spec, f"{key} = {kw[key]:g} is invalid: expected an integer in [{lo}, {hi}]")
     return BruteForcePolicy(env, int(kw["grid"]), int(kw["seeds"]), seed)
 

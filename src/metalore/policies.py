@@ -344,6 +344,8 @@ def make_policy(spec: str, env: Any, seed: int | None = None) -> Policy:
     """
     if not isinstance(spec, str):
         raise PolicyError(f"policy spec must be a string, got {type(spec).__name__}: {spec!r}")
+    import metalore.evaluation  # noqa: F401  (registers brute_force; imported here: it imports this module)
+
     name, _, args = spec.strip().partition(":")
     entry = POLICIES.get(name.strip())
     if entry is None:
