@@ -569,7 +569,8 @@ def _count(minimum: int, maximum: int = 2**63 - 1) -> Callable[[str], int]:
 
 def cmd_render(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``metalore render``: record an episode as a video (see ``metalore.video``)."""
-    return run_render(args)
+    scenario, _ = resolve_scenario(args)
+    return run_render(args, scenario)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -635,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Record one episode of a policy as an animated GIF (.mp4 needs imageio-ffmpeg).",
         epilog="example: metalore render --policy twin_first --out episode.gif",
     )
+    _add_scenario_options(render)
     add_render_arguments(render)
     render.set_defaults(handler=cmd_render)
 

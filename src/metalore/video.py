@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from metalore.config import PRESETS, Scenario, load_config_file, make_scenario
+from metalore.config import PRESETS, Scenario
 from metalore.io import atomic_path
 from metalore.render import RENDER_INSTALL_HINT, require_matplotlib
 
@@ -208,38 +208,24 @@ def _seed(text: str) -> int:
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``metalore render`` to ``parser``."""
+    """Add the options of ``metalore render`` to ``parser`` (the CLI adds the scenario options)."""
     parser.add_argument("--policy", default="random", metavar="SPEC", help="policy spec (default: random)")
     parser.add_argument(
         "--out", default="episode.gif", metavar="FILE", help="video file, .gif or .mp4 (default: episode.gif)"
     )
-    parser.add_argument(
-        "--scenario",
-        choices=list(PRESETS),
-        default=None,
-        metavar="PRESET",
-        help=f"preset: {', '.join(PRESETS)} (default: the config file's 'preset', else paper)",
-    )
-    parser.add_argument("--config", metavar="FILE", help="YAML or TOML file merged over the preset")
     parser.add_argument("--seed", type=_seed, default=None, metavar="N", help="episode seed (default: episode.seed)")
     parser.add_argument("--fps", type=_positive_int, default=DEFAULT_FPS, metavar="N", help="frames per second")
     parser.add_argument("--steps", type=_positive_int, default=None, metavar="N", help="steps (default: the episode)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar; print only the files written")
 
 
-def run_render(args: argparse.Namespace) -> int:
-    """Run ``metalore render``: record one episode of ``--policy``; print the files written; return 0.
+def run_render(args: argparse.Namespace, scenario: Scenario) -> int:
+    """Run ``metalore render`` on ``scenario``: record one episode of ``--policy``; print the files written.
 
     Raises ConfigError / PolicyError / ValueError / ImportError with a message for the CLI to print.
     """
     from metalore.policies import make_policy
 
-    preset = args.scenario
-    overrides: dict[str, Any] = {}
-    if args.config:
-        file_preset, overrides = load_config_file(args.config)
-        preset = preset or file_preset
-    scenario = make_scenario(preset or "paper", overrides)
     seed = args.seed if args.seed is not None else int(scenario.config["episode"]["seed"])
     policy = make_policy(args.policy, scenario, seed=seed)  # checks the spec before anything is rendered
     written = record_episode(scenario, policy, args.out, seed, steps=args.steps, fps=args.fps, progress=not args.quiet)
