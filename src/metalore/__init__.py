@@ -2,7 +2,7 @@
 
 ``import metalore`` registers one Gymnasium id per scenario preset (``MetaLore/Paper-v0``,
 ``MetaLore/Small-v0``, ``MetaLore/Large-v0``, ``MetaLore/MultiCell-v0``,
-``MetaLore/Dynamic-v0``) and the seed project's id ``mobile-smart_city-smart_city_handler-v0``
+``MetaLore/Dynamic-v0``, ``MetaLore/Toy-v0``) and the seed project's id ``mobile-smart_city-smart_city_handler-v0``
 as an alias of the paper scenario. Each id also has a native vector entry point.
 """
 
@@ -27,6 +27,7 @@ PRESET_IDS = {
     "large": "MetaLore/Large-v0",
     "multicell": "MetaLore/MultiCell-v0",
     "dynamic": "MetaLore/Dynamic-v0",
+    "toy": "MetaLore/Toy-v0",
 }
 SEED_ALIAS_ID = "mobile-smart_city-smart_city_handler-v0"
 

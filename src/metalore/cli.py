@@ -7,6 +7,8 @@ Usage::
     metalore evaluate --policy SPEC [--policy SPEC ...] [--scenario P] [--config FILE] [--set ...]
                       [--seeds N] [--seed-start S] [--workers N] [--out DIR] [--quiet]
     metalore grid [--grid N] [--seeds N] [--seed-start S] [--workers N] [--out DIR] [--quiet] [scenario options]
+    metalore train [--steps N] [--envs N] [--seed S] [--algo ppo|sac] [--out DIR] [--resume]
+                   [--eval-every N] [--eval-seeds N] [--quiet] [scenario options]
     metalore scenarios
     metalore show-config [--scenario P] [--config FILE] [--set KEY=VALUE ...]
     metalore --version
@@ -37,7 +39,9 @@ the main metrics per policy and writes ``episodes.csv`` (one row per policy and 
 ``summary.csv`` / ``summary.json`` (mean, std, CI of every metric), ``scenario.yaml`` and
 ``run.json``. ``grid`` evaluates every static split of an N x N grid on those seeds, writes
 ``grid.csv`` (one row per split), ``scenario.yaml`` and ``run.json`` and prints the best
-split (the brute-force oracle). See ``docs/evaluation.md``.
+split (the brute-force oracle). See ``docs/evaluation.md``. ``train`` trains a
+Stable-Baselines3 agent (``metalore.training``; needs the ``sb3`` extra) and prints one line
+per evaluation and a summary; play the result with ``--policy agent:DIR``.
 
 Every file is written atomically. Invalid input prints one line ``metalore: error: ...``
 to stderr and exits with status 2; an unexpected failure exits with status 1 (add
@@ -567,6 +571,41 @@ def _count(minimum: int, maximum: int = 2**63 - 1) -> Callable[[str], int]:
     return parse
 
 
+def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore train``: train an SB3 agent (see ``metalore.training``); print progress and a summary."""
+    if args.resume and not args.out:
+        raise UsageError("--resume needs --out DIR: the folder of the run to continue")
+    scenario, _ = resolve_scenario(args)
+    out = Path(args.out) if args.out else _default_out_dir()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a folder: choose another path")
+
+    from metalore.training import train  # imported here: it needs the optional sb3 extra
+
+    clock = time.perf_counter()
+    if not args.quiet:
+        print(f"training {args.algo} on scenario {scenario.name} for {args.steps} steps with {args.envs} envs -> {out}")
+    metadata = train(
+        scenario,
+        out,
+        args.steps,
+        n_envs=args.envs,
+        seed=args.seed,
+        algo=args.algo,
+        eval_every=args.eval_every,
+        eval_seeds=args.eval_seeds,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    final = metadata["final_evaluation"]
+    print(
+        f"trained {args.algo} for {metadata['total_steps']} steps in {time.perf_counter() - clock:.0f} s:"
+        f" eval reward {final['reward_mean']:.2f} ± {final['reward_ci95']:.2f} on {final['episodes']} seeds;"
+        f" agent: --policy agent:{out}"
+    )
+    return 0
+
+
 def cmd_render(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``metalore render``: record an episode as a video (see ``metalore.video``)."""
     scenario, _ = resolve_scenario(args)
@@ -626,6 +665,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_evaluation_options(grid, default_seeds=5)
     grid.set_defaults(handler=cmd_grid)
+
+    train_cmd = commands.add_parser(
+        "train",
+        help="train a Stable-Baselines3 agent (needs the sb3 extra)",
+        description="Train PPO or SAC on a scenario; write TensorBoard logs, evaluations, checkpoints and the agent.",
+        epilog="example: metalore train --scenario toy --steps 60000 --out runs/toy-ppo",
+    )
+    _add_scenario_options(train_cmd)
+    train_cmd.add_argument("--steps", type=_count(1), default=100_000, metavar="N", help="env steps (default: 100000)")
+    train_cmd.add_argument("--envs", type=_count(1, 4096), default=8, metavar="N", help="sub-envs (default: 8)")
+    train_cmd.add_argument("--seed", type=_count(0, 2**62), default=0, metavar="S", help="seed (default: 0)")
+    train_cmd.add_argument("--algo", choices=["ppo", "sac"], default="ppo", help="algorithm (default: ppo)")
+    train_cmd.add_argument("--out", metavar="DIR", help="output folder (default: runs/YYYYmmdd-HHMMSS)")
+    train_cmd.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    train_cmd.add_argument(
+        "--eval-every", type=_count(1), default=10_000, metavar="N", help="steps between evaluations (default: 10000)"
+    )
+    train_cmd.add_argument(
+        "--eval-seeds", type=_count(1, 10_000), default=10, metavar="N", help="held-out seeds 1000.. (default: 10)"
+    )
+    train_cmd.add_argument("--quiet", action="store_true", help="print only the final summary line")
+    train_cmd.set_defaults(handler=cmd_train)
 
     scenarios = commands.add_parser("scenarios", help="list the scenario presets and their sizes")
     scenarios.set_defaults(handler=cmd_scenarios)

@@ -302,6 +302,28 @@ _PRESET_OVERRIDES: dict[str, dict[str, Any]] = {
             ]
         },
     },
+    # A tiny scenario with an obvious best split, for learnability tests (STYLE.md §8): pinned
+    # devices, 20-step episodes, sensors needing ~70% of the MEC compute and UEs ~20%. Giving
+    # sensors just enough compute (comp_ue 0.2) earns ~320 per episode; a uniform random split
+    # ~250, comp_ue 0.9 ~160, and comp_ue 0 or 1 (or bw_ue 0 or 1) nothing.
+    "toy": {
+        "episode": {"steps": 20},
+        "area": {"width_m": 100.0, "height_m": 100.0},
+        "bs": {"positions_m": [[50.0, 50.0]], "bandwidth_hz": 30.0e6, "compute_units_per_s": 20.0},
+        "ue": {
+            "count": 2,
+            "mobility": "static",
+            "positions_m": [[30.0, 50.0], [70.0, 50.0]],
+            "request_probability": 0.9,
+            "data_mbit_mean": 10.0,
+            "compute_units_mean": 2.0,
+        },
+        "sensor": {
+            "count": 2,
+            "positions_m": [[50.0, 30.0], [50.0, 70.0]],
+            "placement": {"min_distance_m": 10.0, "max_distance_m": 40.0, "min_separation_m": 10.0},
+        },
+    },
 }
 
 

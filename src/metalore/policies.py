@@ -344,7 +344,8 @@ def make_policy(spec: str, env: Any, seed: int | None = None) -> Policy:
     """
     if not isinstance(spec, str):
         raise PolicyError(f"policy spec must be a string, got {type(spec).__name__}: {spec!r}")
-    import metalore.evaluation  # noqa: F401  (registers brute_force; imported here: it imports this module)
+    import metalore.evaluation  # registers brute_force; imported here: it imports this module
+    import metalore.training  # noqa: F401  (registers agent:PATH; it imports Stable-Baselines3 only when used)
 
     name, _, args = spec.strip().partition(":")
     entry = POLICIES.get(name.strip())
