@@ -59,7 +59,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -69,7 +68,7 @@ from metalore import PRESET_IDS, __version__
 from metalore.config import PRESETS, ConfigError, Scenario, deep_merge, load_config_file, make_scenario
 from metalore.env import MetaLoreEnv
 from metalore.evaluation import HEADLINE_METRICS, best_split, evaluate, grid_search, summarize
-from metalore.io import atomic_path, write_json, write_text
+from metalore.io import atomic_path, package_versions, write_json, write_text
 from metalore.joblog import write_job_log
 from metalore.policies import POLICIES, Policy, PolicyError, make_policy
 from metalore.video import add_render_arguments, run_render
@@ -254,14 +253,8 @@ def _prepare_out_dir(path: Path) -> Path:
 
 
 def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
+    found = package_versions(VERSIONED_PACKAGES)
     found["metalore"] = found["metalore"] or __version__
-    found["python"] = platform.python_version()
     return found
 
 
@@ -320,22 +313,13 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     write_json(
         out / "run.json",
         {
-            "command": shlex.join(["metalore", *argv]),
-            "argv": list(argv),
-            "scenario": scenario.name,
-            "config_file": str(Path(args.config).resolve()) if args.config else None,
-            "overrides": overrides,
+            **_run_record(args, argv, scenario, overrides, out, started, clock),
             "policy": policy.spec,
             "policy_arg": args.policy,
             "episodes": len(seeds),
             "seeds": seeds,
             "job_log": log_jobs,
-            "out": str(out.resolve()),
             "files": files,
-            "started_at": started.isoformat(timespec="seconds"),
-            "elapsed_s": round(time.perf_counter() - clock, 3),
-            "versions": _versions(),
-            "platform": platform.platform(),
         },
     )
     if args.quiet:
@@ -383,13 +367,27 @@ def cmd_show_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 # --------------------------------------------------------------------------- evaluate and grid
-def _run_record(args: argparse.Namespace, argv: Sequence[str], scenario: Scenario, overrides: dict[str, Any]) -> dict:
+def _run_record(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    scenario: Scenario,
+    overrides: dict[str, Any],
+    out: Path,
+    started: datetime,
+    clock: float,
+) -> dict[str, Any]:
+    """What every results folder's run.json holds: the command, scenario, timing and versions."""
     return {
         "command": shlex.join(["metalore", *argv]),
         "argv": list(argv),
         "scenario": scenario.name,
         "config_file": str(Path(args.config).resolve()) if args.config else None,
         "overrides": overrides,
+        "out": str(out.resolve()),
+        "started_at": started.isoformat(timespec="seconds"),
+        "elapsed_s": round(time.perf_counter() - clock, 3),
+        "versions": _versions(),
+        "platform": platform.platform(),
     }
 
 
@@ -460,16 +458,11 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     write_json(
         out / "run.json",
         {
-            **_run_record(args, argv, scenario, overrides),
+            **_run_record(args, argv, scenario, overrides, out, started, clock),
             "policies": specs,
             "seeds": seeds,
             "workers": args.workers,
-            "out": str(out.resolve()),
             "files": ["episodes.csv", "summary.csv", "summary.json", "scenario.yaml", "run.json"],
-            "started_at": started.isoformat(timespec="seconds"),
-            "elapsed_s": round(time.perf_counter() - clock, 3),
-            "versions": _versions(),
-            "platform": platform.platform(),
         },
     )
     if args.quiet:
@@ -501,17 +494,12 @@ def cmd_grid(args: argparse.Namespace, argv: Sequence[str]) -> int:
     write_json(
         out / "run.json",
         {
-            **_run_record(args, argv, scenario, overrides),
+            **_run_record(args, argv, scenario, overrides, out, started, clock),
             "grid": args.grid,
             "seeds": seeds,
             "workers": args.workers,
             "best": {"bw_ue": bw_ue, "comp_ue": comp_ue, "spec": f"static:{bw_ue:g},{comp_ue:g}"},
-            "out": str(out.resolve()),
             "files": ["grid.csv", "scenario.yaml", "run.json"],
-            "started_at": started.isoformat(timespec="seconds"),
-            "elapsed_s": round(time.perf_counter() - clock, 3),
-            "versions": _versions(),
-            "platform": platform.platform(),
         },
     )
     if args.quiet:

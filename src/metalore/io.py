@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,18 @@ def write_text(path: str | Path, text: str) -> Path:
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically (NaN becomes null)."""
     return write_text(path, json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def package_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """Installed versions of the distributions ``names`` (None if missing) and of Python."""
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    found["python"] = platform.python_version()
+    return found
 
 
 def _jsonable(value: Any) -> Any:

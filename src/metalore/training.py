@@ -45,7 +45,6 @@ import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ from metalore import __version__
 from metalore.config import Scenario, make_scenario
 from metalore.core.simulator import observation_layout
 from metalore.evaluation import HEADLINE_METRICS, evaluate, summarize
-from metalore.io import atomic_path, write_json
+from metalore.io import atomic_path, package_versions, write_json
 from metalore.policies import POLICIES, Policy, PolicyError, _spec_error, register_policy, scenario_of
 
 __all__ = ["ALGOS", "DEFAULT_HYPERPARAMETERS", "KEEP_CHECKPOINTS", "AgentPolicy", "load_agent", "train"]
@@ -111,12 +110,7 @@ def _layout_record(scenario: Scenario) -> dict[str, list[int]]:
 
 
 def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
+    found = package_versions(VERSIONED_PACKAGES)
     found["metalore"] = found["metalore"] or __version__
     return found
 
