@@ -70,7 +70,9 @@ from metalore.env import MetaLoreEnv
 from metalore.evaluation import HEADLINE_METRICS, best_split, evaluate, grid_search, summarize
 from metalore.io import atomic_path, package_versions, write_json, write_text
 from metalore.joblog import write_job_log
+from metalore.plots import add_plot_arguments, run_plot
 from metalore.policies import POLICIES, Policy, PolicyError, make_policy
+from metalore.report import add_report_arguments, run_report
 from metalore.video import add_render_arguments, run_render
 
 __all__ = ["UsageError", "build_parser", "main", "parse_set_options", "run_episode", "scenario_yaml"]
@@ -594,6 +596,16 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore plot``: PNG plots from a results folder (see ``metalore.plots``)."""
+    return run_plot(args)
+
+
+def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore report``: one self-contained HTML page from a results folder (see ``metalore.report``)."""
+    return run_report(args)
+
+
 def cmd_render(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``metalore render``: record an episode as a video (see ``metalore.video``)."""
     scenario, _ = resolve_scenario(args)
@@ -688,6 +700,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_options(render)
     add_render_arguments(render)
     render.set_defaults(handler=cmd_render)
+
+    plot = commands.add_parser(
+        "plot",
+        help="plots (PNG) from a results folder",
+        description="Write every plot a results folder's files allow (run, evaluate, grid, train).",
+        epilog="example: metalore plot runs/eval --out figures",
+    )
+    add_plot_arguments(plot)
+    plot.set_defaults(handler=cmd_plot)
+
+    report = commands.add_parser(
+        "report",
+        help="a self-contained HTML report of a results folder",
+        description="Gather a results folder's tables, plots, scenario and versions into one HTML page.",
+        epilog="example: metalore report runs/eval",
+    )
+    add_report_arguments(report)
+    report.set_defaults(handler=cmd_report)
 
     show = commands.add_parser("show-config", help="print the resolved configuration as YAML")
     _add_scenario_options(show)
