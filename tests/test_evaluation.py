@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _scenarios import PINNED_PAIR
 from metalore import MetaLoreEnv
 from metalore.cli import main, run_episode
-from metalore.config import make_scenario
+from metalore.config import deep_merge, make_scenario
 from metalore.evaluation import (
     TUNING_SEED_START,
     BruteForcePolicy,
@@ -41,29 +42,12 @@ SPECS = {"random": "random", "static": "static:0.3,0.7", "twin_first": "twin_fir
 # sensor leaves the twin stale (AoSI > 0, each job worth 10 * 0.9^AoSI < 10); the excess the
 # other class receives cannot help, as it already had all it needed. So (0.5, 0.5) is the
 # unique best split, checked below against an exhaustive single-env evaluation of the grid.
-TINY = 1e-9
 ORACLE = make_scenario(
     "paper",
-    {
-        "episode": {"steps": 12},
-        "area": {"width_m": 100.0, "height_m": 100.0},
-        "bs": {"positions_m": [[50.0, 50.0]], "bandwidth_hz": 110e3, "compute_units_per_s": 2.0},
-        "ue": {
-            "count": 1,
-            "positions_m": [[50.0, 60.0]],
-            "mobility": "static",
-            "request_probability": 1.0,
-            "data_mbit_mean": TINY,
-            "compute_units_mean": TINY,
-        },
-        "sensor": {
-            "count": 1,
-            "positions_m": [[50.0, 40.0]],
-            "period_steps": 1,
-            "data_mbit_mean": TINY,
-            "compute_units_mean": TINY,
-        },
-    },
+    deep_merge(
+        PINNED_PAIR,
+        {"episode": {"steps": 12}, "bs": {"bandwidth_hz": 110e3, "compute_units_per_s": 2.0}},
+    ),
 )
 
 

@@ -23,33 +23,20 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _scenarios import PINNED_PAIR
 from metalore.config import deep_merge
 from metalore.env import MetaLoreEnv
 
-TINY = 1e-9
-BASE: dict[str, Any] = {
-    "episode": {"steps": 8},
-    "area": {"width_m": 100.0, "height_m": 100.0},
-    # 100 MHz: half of it carries 0.5 * 100e6 * 19.52 = 976 Mbit per step, far above the few
-    # 1-Mbit jobs queued, so every job is sent in the step it is generated. 100 units/s of
-    # compute likewise serve every queued 1-unit job at once.
-    "bs": {"positions_m": [[50.0, 50.0]], "bandwidth_hz": 100e6, "compute_units_per_s": 100.0, "queue_capacity": 64},
-    "ue": {
-        "count": 1,
-        "positions_m": [[50.0, 60.0]],
-        "mobility": "static",
-        "request_probability": 1.0,
-        "data_mbit_mean": TINY,
-        "compute_units_mean": TINY,
+BASE: dict[str, Any] = deep_merge(
+    PINNED_PAIR,
+    {
+        "episode": {"steps": 8},
+        # 100 MHz: half of it carries 0.5 * 100e6 * 19.52 = 976 Mbit per step, far above the few
+        # 1-Mbit jobs queued, so every job is sent in the step it is generated. 100 units/s of
+        # compute likewise serve every queued 1-unit job at once.
+        "bs": {"bandwidth_hz": 100e6, "compute_units_per_s": 100.0, "queue_capacity": 64},
     },
-    "sensor": {
-        "count": 1,
-        "positions_m": [[50.0, 40.0]],
-        "period_steps": 1,
-        "data_mbit_mean": TINY,
-        "compute_units_mean": TINY,
-    },
-}
+)
 # One UE request at step 0 only; sensors keep the period given here.
 ONE_REQUEST = [
     {"start_step": 0, "request_probability": 1.0, "sensor_period_steps": 1},
