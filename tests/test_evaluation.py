@@ -141,8 +141,8 @@ def test_evaluate_accepts_factories_and_rejects_bad_input():
         evaluate({"a": lambda s, seed: None, "b": "random"}, SMALL, [1, 2], workers=2)
     with pytest.raises(ValueError, match="duplicates"):
         evaluate(SPECS, SMALL, [1, 1])
-    with pytest.raises(ValueError, match="backend 'ray'"):
-        evaluate(SPECS, SMALL, [1], backend="ray")
+    with pytest.raises(ValueError, match="backend 'dask'"):
+        evaluate(SPECS, SMALL, [1], backend="dask")
     with pytest.raises(ValueError, match="workers = 0"):
         evaluate(SPECS, SMALL, [1], workers=0)
     with pytest.raises(ValueError, match="policy spec 'nope'"):

@@ -22,6 +22,12 @@ of observations in one call; any other policy (e.g. ``random``) gets one instanc
 built and reset with that episode's seed exactly as ``metalore run`` does, so every row equals
 a single-env run of ``run_episode(env, make_policy(spec, env, seed=s), s)``. Job logging is
 switched off while evaluating (it does not change the dynamics, only memory use).
+
+Where episodes are played: :func:`evaluate` and :func:`grid_search` split their episodes into
+tasks (a plain-dict scenario and a list of seeds or splits each) and run them on a
+:mod:`metalore.backends` backend: in this process, in local worker processes, or as Ray
+tasks (``backend="ray"``). The rows are reassembled in task order, so the table is the same
+whichever backend and however many workers played it.
 """
 
 from __future__ import annotations
@@ -30,14 +36,13 @@ import functools
 import itertools
 import json
 import math
-import multiprocessing
 import pickle
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metalore.backends import BACKENDS, check_backend, in_worker, open_backend
 from metalore.config import Scenario, make_scenario
 from metalore.policies import (
     POLICIES,
@@ -74,7 +79,6 @@ __all__ = [
 ]
 
 PolicyFactory = Callable[[Scenario, int | None], Policy]  # (scenario, seed) -> Policy
-BACKENDS = ("local",)
 Task = tuple[str, Any, str, dict[str, Any], list[int]]  # (name, policy, preset, config, seeds): one work unit
 # The metrics printed by the CLI; every numeric column is summarized.
 HEADLINE_METRICS = (
@@ -230,7 +234,8 @@ def _quiet(scenario: Scenario) -> Scenario:
 
 def _play(scenario: Scenario, seeds: Sequence[int], act: Callable[[np.ndarray], np.ndarray]) -> list[dict[str, Any]]:
     """Play one episode per seed in a vector env; ``act`` maps the observations (n, obs) to env actions."""
-    venv = MetaLoreVectorEnv(len(seeds), scenario, parallel=_PARALLEL)
+    # a worker leaves Numba's threads alone: the other workers already occupy the cores
+    venv = MetaLoreVectorEnv(len(seeds), scenario, parallel=False if in_worker() else None)
     obs, _ = venv.reset(seed=[int(s) for s in seeds])
     truncated = np.zeros(len(seeds), dtype=np.bool_)
     for _ in range(scenario.steps):
@@ -238,8 +243,6 @@ def _play(scenario: Scenario, seeds: Sequence[int], act: Callable[[np.ndarray], 
     assert truncated.all(), "every sub-env ends after episode.steps steps"
     return [venv.episode_summary(i) for i in range(len(seeds))]
 
-
-_PARALLEL: bool | None = None  # worker processes set False: they already occupy the cores
 
 
 def _build(policy: str | PolicyFactory, scenario: Scenario, seed: int) -> Policy:
@@ -296,20 +299,9 @@ def _check_held_out(name: str, policy: Policy, seeds: Sequence[int]) -> None:
 
 
 def _unit(task: Task) -> list[dict[str, Any]]:
-    """Worker entry point: rebuild the scenario (a plain dict travels between processes) and play."""
-    global _PARALLEL
-    _PARALLEL = False
+    """One task of :func:`evaluate`: rebuild the scenario (a plain dict travels between processes) and play."""
     name, policy, preset, config, seeds = task
     return _episode_rows(name, policy, make_scenario(preset, base=config), seeds)
-
-
-def _run_tasks(tasks: list[Task], workers: int) -> list[list[dict[str, Any]]]:
-    if workers <= 1 or len(tasks) <= 1:
-        return [_episode_rows(n, p, make_scenario(s, base=c), seeds) for n, p, s, c, seeds in tasks]
-    # spawn, not fork: the parent may already run Numba's thread pool, which is not fork-safe
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        return list(pool.map(_unit, tasks))
 
 
 def _check_seeds(seeds: Sequence[int]) -> list[int]:
@@ -325,14 +317,6 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
     return sorted(checked)
 
 
-def _check_workers(workers: int | None) -> int:
-    if workers is None:
-        return 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers = {workers!r} is invalid: pass an integer >= 1 (or None for in-process)")
-    return workers
-
-
 def _as_scenario(scenario: str | Scenario) -> Scenario:
     return make_scenario(scenario) if isinstance(scenario, str) else scenario_of(scenario)
 
@@ -343,18 +327,22 @@ def evaluate(
     seeds: Sequence[int],
     backend: str = "local",
     workers: int | None = None,
+    address: str | None = None,
 ) -> pd.DataFrame:
     """Play every policy for one episode per seed, all on the same seeds; one row per episode.
 
     Args:
         policies: display name -> policy spec (``"static:0.5,0.5"``) or factory
-            ``(scenario, seed) -> Policy``. With ``workers > 1`` factories must be picklable
-            (module-level functions or classes, not lambdas).
+            ``(scenario, seed) -> Policy``. With local ``workers > 1`` factories must be
+            picklable (module-level functions or classes, not lambdas).
         scenario: preset name or :class:`Scenario` (or an env holding one).
         seeds: distinct non-negative episode seeds, shared by all policies (common random numbers).
-        backend: ``"local"``: this machine, worker processes when ``workers > 1``.
-        workers: number of processes (``None`` or 1: in this process). The table does not
-            depend on it: each episode is a function of (policy, seed) alone.
+        backend: ``"local"`` (this machine; worker processes when ``workers > 1``) or
+            ``"ray"`` (Ray tasks; see :mod:`metalore.backends`).
+        workers: tasks at once (local: processes, ``None`` or 1 for this process; Ray: CPUs of
+            the local cluster, default all cores). The table depends neither on it nor on
+            ``backend``: each episode is a function of (policy, seed) alone.
+        address: the Ray cluster to connect to (``"auto"``, ``HOST:PORT``); default: start a local one.
 
     Returns:
         A DataFrame with ``policy`` (the name), ``spec`` (the policy's canonical spec; for
@@ -364,15 +352,13 @@ def evaluate(
     """
     import pandas as pd
 
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is not supported: choose one of {', '.join(BACKENDS)}")
+    workers = check_backend(backend, workers, address)
     if not policies:
         raise ValueError("policies is empty: pass at least one name -> spec")
-    workers = _check_workers(workers)
     seeds = _check_seeds(seeds)
     scenario = _quiet(_as_scenario(scenario))
     for name, policy in policies.items():
-        if workers > 1 and not isinstance(policy, str):
+        if backend == "local" and (workers or 1) > 1 and not isinstance(policy, str):
             try:
                 pickle.dumps(policy)
             except (pickle.PicklingError, AttributeError, TypeError) as exc:
@@ -380,15 +366,16 @@ def evaluate(
                     f"policy {name!r}: its factory cannot be sent to worker processes ({exc}); "
                     "use a spec string or a module-level function, or workers=1"
                 ) from None
-    chunks = min(len(seeds), math.ceil(workers / len(policies)))
-    bounds = np.linspace(0, len(seeds), chunks + 1).round().astype(int)
     config = scenario.to_dict()
-    tasks = [
-        (name, policy, scenario.name, config, seeds[lo:hi])
-        for name, policy in policies.items()
-        for lo, hi in itertools.pairwise(bounds)
-    ]
-    rows = [row for unit in _run_tasks(tasks, workers) for row in unit]
+    with open_backend(backend, workers, address) as session:
+        chunks = min(len(seeds), math.ceil(session.slots / len(policies)))
+        bounds = np.linspace(0, len(seeds), chunks + 1).round().astype(int)
+        tasks = [
+            (name, policy, scenario.name, config, seeds[lo:hi])
+            for name, policy in policies.items()
+            for lo, hi in itertools.pairwise(bounds)
+        ]
+        rows = [row for unit in session.map(_unit, tasks) for row in unit]
     order = {name: i for i, name in enumerate(policies)}
     rows.sort(key=lambda r: (order[r["policy"]], r["seed"]))
     return pd.DataFrame(rows)
@@ -431,18 +418,14 @@ def _static_rows(task: tuple[str, dict[str, Any], list[tuple[float, float, int]]
     ]
 
 
-def _static_rows_in_worker(task: tuple[str, dict[str, Any], list[tuple[float, float, int]]]) -> list[dict[str, Any]]:
-    global _PARALLEL
-    _PARALLEL = False
-    return _static_rows(task)
-
-
 def grid_search(
     scenario: str | Scenario,
     grid: int | tuple[Sequence[float], Sequence[float]],
     seeds: Sequence[int],
     workers: int | None = None,
     episodes: bool = False,
+    backend: str = "local",
+    address: str | None = None,
 ) -> pd.DataFrame:
     """Evaluate every static split ``(bw_ue, comp_ue)`` of ``grid`` (same split at every BS) on ``seeds``.
 
@@ -450,8 +433,10 @@ def grid_search(
         scenario: preset name or :class:`Scenario`.
         grid: ``n`` for :func:`grid_values` on both axes, or ``(bw values, comp values)``.
         seeds: the episode seeds, the same for every split (common random numbers).
-        workers: processes, as in :func:`evaluate`.
+        workers: tasks at once, as in :func:`evaluate`.
         episodes: return the per-episode rows instead of the per-split table.
+        backend: ``"local"`` or ``"ray"``, as in :func:`evaluate`; the table does not depend on it.
+        address: the Ray cluster to connect to, as in :func:`evaluate`.
 
     Returns:
         One row per split, ordered by ``bw_ue`` then ``comp_ue``: ``bw_ue, comp_ue, episodes``,
@@ -460,20 +445,16 @@ def grid_search(
     """
     import pandas as pd
 
-    workers = _check_workers(workers)
+    workers = check_backend(backend, workers, address)
     seeds = _check_seeds(seeds)
     bw_axis, comp_axis = _grid_axes(grid)
     scenario = _quiet(_as_scenario(scenario))
     cases = [(bw, comp, seed) for bw in bw_axis for comp in comp_axis for seed in seeds]
-    size = min(MAX_BATCH, math.ceil(len(cases) / workers))
     config = scenario.to_dict()
-    tasks = [(scenario.name, config, cases[i : i + size]) for i in range(0, len(cases), size)]
-    if workers <= 1 or len(tasks) <= 1:
-        results = [_static_rows(task) for task in tasks]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-            results = list(pool.map(_static_rows_in_worker, tasks))
+    with open_backend(backend, workers, address) as session:
+        size = min(MAX_BATCH, math.ceil(len(cases) / session.slots))
+        tasks = [(scenario.name, config, cases[i : i + size]) for i in range(0, len(cases), size)]
+        results = session.map(_static_rows, tasks)
     per_episode = pd.DataFrame([row for chunk in results for row in chunk])
     if episodes:
         return per_episode
