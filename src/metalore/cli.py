@@ -5,10 +5,13 @@ Usage::
     metalore run [--scenario P] [--config FILE] [--set KEY=VALUE ...] [--policy SPEC]
                  [--episodes N] [--seed S] [--out DIR] [--job-log] [--quiet]
     metalore evaluate --policy SPEC [--policy SPEC ...] [--scenario P] [--config FILE] [--set ...]
-                      [--seeds N] [--seed-start S] [--workers N] [--out DIR] [--quiet]
-    metalore grid [--grid N] [--seeds N] [--seed-start S] [--workers N] [--out DIR] [--quiet] [scenario options]
-    metalore train [--steps N] [--envs N] [--seed S] [--algo ppo|sac] [--out DIR] [--resume]
-                   [--eval-every N] [--eval-seeds N] [--quiet] [scenario options]
+                      [--seeds N] [--seed-start S] [--workers N] [--backend local|ray]
+                      [--ray-address ADDRESS] [--out DIR] [--quiet]
+    metalore grid [--grid N] [--seeds N] [--seed-start S] [--workers N] [--backend local|ray]
+                  [--ray-address ADDRESS] [--out DIR] [--quiet] [scenario options]
+    metalore train [--steps N] [--envs N] [--seed S | --seeds S1,S2,...] [--algo ppo|sac] [--out DIR] [--resume]
+                   [--eval-every N] [--eval-seeds N] [--workers N] [--backend local|ray]
+                   [--ray-address ADDRESS] [--quiet] [scenario options]
     metalore scenarios
     metalore show-config [--scenario P] [--config FILE] [--set KEY=VALUE ...]
     metalore --version
@@ -41,7 +44,14 @@ the main metrics per policy and writes ``episodes.csv`` (one row per policy and 
 ``grid.csv`` (one row per split), ``scenario.yaml`` and ``run.json`` and prints the best
 split (the brute-force oracle). See ``docs/evaluation.md``. ``train`` trains a
 Stable-Baselines3 agent (``metalore.training``; needs the ``sb3`` extra) and prints one line
-per evaluation and a summary; play the result with ``--policy agent:DIR``.
+per evaluation and a summary; play the result with ``--policy agent:DIR``. ``train --seeds
+0,1,2`` trains one agent per seed into ``DIR/seed_S/`` and writes ``seeds.csv`` and
+``seeds.json`` (final evaluations and their mean and CI across seeds).
+
+``evaluate``, ``grid`` and ``train --seeds`` fan out over ``--workers`` local processes, or with
+``--backend ray`` over a Ray cluster (a local one of ``--workers`` CPUs, default all cores, or
+the one at ``--ray-address``; needs the ``ray`` extra). Their results do not depend on the
+backend or the number of workers (``metalore.backends``).
 
 Every file is written atomically. Invalid input prints one line ``metalore: error: ...``
 to stderr and exits with status 2; an unexpected failure exits with status 1 (add
@@ -65,6 +75,7 @@ from typing import Any, NoReturn
 import yaml
 
 from metalore import PRESET_IDS, __version__
+from metalore.backends import BACKENDS
 from metalore.config import PRESETS, ConfigError, Scenario, deep_merge, load_config_file, make_scenario
 from metalore.env import MetaLoreEnv
 from metalore.evaluation import HEADLINE_METRICS, best_split, evaluate, grid_search, summarize
@@ -451,7 +462,14 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not spec.startswith("brute_force"):
             make_policy(spec, scenario, seed=seeds[0])
     out = _prepare_out_dir(Path(args.out) if args.out else _default_out_dir())
-    episodes = evaluate({spec: spec for spec in specs}, scenario, seeds, workers=args.workers)
+    episodes = evaluate(
+        {spec: spec for spec in specs},
+        scenario,
+        seeds,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.ray_address,
+    )
     summary = summarize(episodes)
     _write_csv(episodes, out / "episodes.csv")
     _write_csv(summary, out / "summary.csv")
@@ -464,6 +482,8 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "policies": specs,
             "seeds": seeds,
             "workers": args.workers,
+            "backend": args.backend,
+            "ray_address": args.ray_address,
             "files": ["episodes.csv", "summary.csv", "summary.json", "scenario.yaml", "run.json"],
         },
     )
@@ -489,7 +509,9 @@ def cmd_grid(args: argparse.Namespace, argv: Sequence[str]) -> int:
     scenario, overrides = resolve_scenario(args)
     seeds = _eval_seeds(args)
     out = _prepare_out_dir(Path(args.out) if args.out else _default_out_dir())
-    table = grid_search(scenario, args.grid, seeds, workers=args.workers)
+    table = grid_search(
+        scenario, args.grid, seeds, workers=args.workers, backend=args.backend, address=args.ray_address
+    )
     bw_ue, comp_ue = best_split(table)
     _write_csv(table, out / "grid.csv")
     write_text(out / "scenario.yaml", scenario_yaml(scenario))
@@ -500,6 +522,8 @@ def cmd_grid(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "grid": args.grid,
             "seeds": seeds,
             "workers": args.workers,
+            "backend": args.backend,
+            "ray_address": args.ray_address,
             "best": {"bw_ue": bw_ue, "comp_ue": comp_ue, "spec": f"static:{bw_ue:g},{comp_ue:g}"},
             "files": ["grid.csv", "scenario.yaml", "run.json"],
         },
@@ -538,11 +562,32 @@ def _add_evaluation_options(parser: argparse.ArgumentParser, default_seeds: int)
         metavar="S",
         help="episode seeds are S, S+1, ..., S+N-1 for every policy (default: 1000)",
     )
-    parser.add_argument(
-        "--workers", type=_count(1, 1024), default=1, metavar="N", help="worker processes (default: 1, in-process)"
-    )
+    _add_backend_options(parser, "episodes")
     parser.add_argument("--out", metavar="DIR", help="results folder (default: runs/YYYYmmdd-HHMMSS)")
     parser.add_argument("--quiet", action="store_true", help="no table; print only the results folder")
+
+
+def _add_backend_options(parser: argparse.ArgumentParser, work: str) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_count(1, 1024),
+        default=None,
+        metavar="N",
+        help=f"parallel workers for the {work}: local processes (default: 1, in-process) or, with --backend ray,"
+        " the CPUs of the local Ray cluster (default: all cores)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default="local",
+        help="where to run: local processes or a Ray cluster (needs the ray extra); same results (default: local)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --backend ray: the cluster to connect to ('auto', HOST:PORT or ray://HOST:PORT;"
+        " default: start a local one)",
+    )
 
 
 # --------------------------------------------------------------------------- parser and entry point
@@ -561,14 +606,67 @@ def _count(minimum: int, maximum: int = 2**63 - 1) -> Callable[[str], int]:
     return parse
 
 
+def _seed_list(text: str) -> list[int]:
+    parse = _count(0, 2**62)
+    seeds = [parse(item.strip()) for item in text.split(",")]
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds {text!r} repeat a seed: list each seed once, e.g. 0,1,2")
+    return seeds
+
+
+def _train_seeds(args: argparse.Namespace, scenario: Scenario, out: Path) -> int:
+    """``metalore train --seeds``: one agent per seed, on the chosen backend; print a summary across seeds."""
+    from metalore.training import seed_folder, train_seeds  # imported here: it needs the optional sb3 extra
+
+    clock = time.perf_counter()
+    if not args.quiet:
+        print(
+            f"training {args.algo} on scenario {scenario.name} for {args.steps} steps with {args.envs} envs,"
+            f" seeds {','.join(map(str, args.seeds))} on backend {args.backend} -> {out}"
+        )
+    summary = train_seeds(
+        scenario,
+        out,
+        args.steps,
+        args.seeds,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.ray_address,
+        n_envs=args.envs,
+        algo=args.algo,
+        eval_every=args.eval_every,
+        eval_seeds=args.eval_seeds,
+        resume=args.resume,
+    )
+    if not args.quiet:
+        for row in summary["final_evaluations"]:
+            print(f"seed {row['seed']}: eval reward {row['reward_mean']:.2f} ± {row['reward_ci95']:.2f}")
+    reward = summary["across_seeds"]["reward"]
+    spread = "" if math.isnan(reward["half_width"]) else f" ± {reward['half_width']:.2f} (95% CI across seeds)"
+    first = seed_folder(out, args.seeds[0])
+    print(
+        f"trained {args.algo} on {len(args.seeds)} seeds in {time.perf_counter() - clock:.0f} s:"
+        f" mean final eval reward {reward['mean']:.2f}{spread}; agents: --policy agent:{first} (one folder per seed);"
+        f" summary: {out / 'seeds.csv'}"
+    )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``metalore train``: train an SB3 agent (see ``metalore.training``); print progress and a summary."""
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR: the folder of the run to continue")
+    if args.seeds is not None and args.seed is not None:
+        raise UsageError("--seed and --seeds exclude each other: --seed S trains one agent, --seeds 0,1,2 several")
+    if args.seeds is None and (args.backend != "local" or args.workers is not None or args.ray_address):
+        raise UsageError("--workers, --backend and --ray-address spread several seeds: add --seeds, e.g. --seeds 0,1,2")
     scenario, _ = resolve_scenario(args)
     out = Path(args.out) if args.out else _default_out_dir()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} exists and is not a folder: choose another path")
+
+    if args.seeds is not None:
+        return _train_seeds(args, scenario, out)
 
     from metalore.training import train  # imported here: it needs the optional sb3 extra
 
@@ -580,7 +678,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         out,
         args.steps,
         n_envs=args.envs,
-        seed=args.seed,
+        seed=args.seed or 0,
         algo=args.algo,
         eval_every=args.eval_every,
         eval_seeds=args.eval_seeds,
@@ -675,7 +773,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_options(train_cmd)
     train_cmd.add_argument("--steps", type=_count(1), default=100_000, metavar="N", help="env steps (default: 100000)")
     train_cmd.add_argument("--envs", type=_count(1, 4096), default=8, metavar="N", help="sub-envs (default: 8)")
-    train_cmd.add_argument("--seed", type=_count(0, 2**62), default=0, metavar="S", help="seed (default: 0)")
+    train_cmd.add_argument("--seed", type=_count(0, 2**62), default=None, metavar="S", help="seed (default: 0)")
+    train_cmd.add_argument(
+        "--seeds",
+        type=_seed_list,
+        metavar="S1,S2,...",
+        help="train one agent per seed into --out/seed_S/, plus seeds.csv and seeds.json (instead of --seed)",
+    )
     train_cmd.add_argument("--algo", choices=["ppo", "sac"], default="ppo", help="algorithm (default: ppo)")
     train_cmd.add_argument("--out", metavar="DIR", help="output folder (default: runs/YYYYmmdd-HHMMSS)")
     train_cmd.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
@@ -685,6 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument(
         "--eval-seeds", type=_count(1, 10_000), default=10, metavar="N", help="held-out seeds 1000.. (default: 10)"
     )
+    _add_backend_options(train_cmd, "seeds")
     train_cmd.add_argument("--quiet", action="store_true", help="print only the final summary line")
     train_cmd.set_defaults(handler=cmd_train)
 

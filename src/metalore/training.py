@@ -30,6 +30,13 @@ Output folder ``out_dir``:
 * ``model.zip`` and ``metadata.json``: the final agent; scenario, algorithm, hyperparameters,
   seeds, package versions, steps, observation layout and final evaluation.
 
+Several seeds: :func:`train_seeds` trains one agent per seed, each exactly as :func:`train`
+would, into ``out_dir/seed_S/``, and writes ``seeds.csv`` (one row per seed: its final
+evaluation) and ``seeds.json`` (the mean and 95% CI of the final evaluation across seeds).
+The seeds run one after another in this process, in local worker processes or as Ray tasks
+(:mod:`metalore.backends`); every seed trains with one torch thread wherever it runs, so its
+agent and numbers do not depend on the backend or the number of workers.
+
 Stable-Baselines3 and torch are optional: install them with
 ``pip install torch==2.13.0 && pip install "metalore[sb3]"``. This module imports them only
 when training or loading an agent, so importing it (which registers ``agent:PATH``) never fails.
@@ -51,13 +58,23 @@ from typing import Any
 import numpy as np
 
 from metalore import __version__
+from metalore.backends import check_backend, open_backend
 from metalore.config import Scenario, make_scenario
 from metalore.core.simulator import observation_layout
-from metalore.evaluation import HEADLINE_METRICS, evaluate, summarize
+from metalore.evaluation import HEADLINE_METRICS, evaluate, summarize, t_confidence_interval
 from metalore.io import atomic_path, package_versions, write_json
 from metalore.policies import POLICIES, Policy, PolicyError, _spec_error, register_policy, scenario_of
 
-__all__ = ["ALGOS", "DEFAULT_HYPERPARAMETERS", "KEEP_CHECKPOINTS", "AgentPolicy", "load_agent", "train"]
+__all__ = [
+    "ALGOS",
+    "DEFAULT_HYPERPARAMETERS",
+    "KEEP_CHECKPOINTS",
+    "AgentPolicy",
+    "load_agent",
+    "seed_folder",
+    "train",
+    "train_seeds",
+]
 
 INSTALL_HINT = 'pip install torch==2.13.0 && pip install "metalore[sb3]"'
 ALGOS = ("ppo", "sac")
@@ -331,6 +348,21 @@ def _training_scenario(scenario: str | Scenario) -> tuple[Scenario, Scenario]:
     return user, user.replace({"action": {"range": "symmetric"}})
 
 
+def _check_out_dir(out_dir: Path, resume: bool) -> list[tuple[int, Path]]:
+    """The checkpoints in ``out_dir``, after checking that a fresh run or a resumed one may use it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {str(out_dir)!r} exists and is not a folder: choose another path")
+    checkpoints = _checkpoints(out_dir)
+    if checkpoints and not resume:
+        raise ValueError(
+            f"{str(out_dir)!r} already holds checkpoints of a training run:"
+            " resume it (--resume) or choose another folder"
+        )
+    if resume and not checkpoints:
+        raise ValueError(f"nothing to resume: {str(out_dir / 'checkpoints')!r} holds no step_*.zip checkpoint")
+    return checkpoints
+
+
 def train(
     scenario: str | Scenario,
     out_dir: str | Path,
@@ -381,16 +413,7 @@ def train(
     user_scenario, train_scenario = _training_scenario(scenario)
     layout = _layout_record(user_scenario)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"out_dir {str(out_dir)!r} exists and is not a folder: choose another path")
-    checkpoints = _checkpoints(out_dir)
-    if checkpoints and not resume:
-        raise ValueError(
-            f"{str(out_dir)!r} already holds checkpoints of a training run:"
-            " resume it (--resume) or choose another folder"
-        )
-    if resume and not checkpoints:
-        raise ValueError(f"nothing to resume: {str(out_dir / 'checkpoints')!r} holds no step_*.zip checkpoint")
+    checkpoints = _check_out_dir(out_dir, resume)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {**DEFAULT_HYPERPARAMETERS[algo], **(hyperparameters or {})}
     config_path = out_dir / "training.json"
@@ -452,3 +475,118 @@ def train(
     }
     write_json(out_dir / "metadata.json", metadata)
     return metadata
+
+
+# --------------------------------------------------------------------------- several seeds
+SeedTask = tuple[str, dict[str, Any], str, int, int, dict[str, Any]]  # (preset, config, out_dir, steps, seed, options)
+
+
+def _train_seed(task: SeedTask) -> dict[str, Any]:
+    """One seed of :func:`train_seeds`; a module-level function, so it can run in a worker process or Ray task."""
+    import torch
+
+    preset, config, out_dir, total_steps, seed, options = task
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # float sums depend on the thread count: one thread gives the same agent everywhere
+    try:
+        return train(make_scenario(preset, base=config), out_dir, total_steps, seed=seed, progress=False, **options)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_seed_list(seeds: Sequence[int]) -> list[int]:
+    checked = [_check_count("seed", seed, 0) for seed in seeds]
+    if not checked:
+        raise ValueError("seeds is empty: pass at least one training seed")
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"seeds {checked} contain duplicates: list each training seed once")
+    return checked
+
+
+def seed_folder(out_dir: str | Path, seed: int) -> Path:
+    """The folder of seed ``seed`` in the output of :func:`train_seeds`."""
+    return Path(out_dir) / f"seed_{seed}"
+
+
+def train_seeds(
+    scenario: str | Scenario,
+    out_dir: str | Path,
+    total_steps: int,
+    seeds: Sequence[int],
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    n_envs: int = 8,
+    algo: str = "ppo",
+    eval_every: int = 10_000,
+    eval_seeds: int | Sequence[int] = 10,
+    resume: bool = False,
+    hyperparameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one agent per seed (each as :func:`train` with that ``seed``); summarise their final evaluations.
+
+    Args:
+        scenario: preset name or :class:`Scenario`, as in :func:`train`.
+        out_dir: output folder: ``seed_S/`` per seed (a :func:`train` folder), ``seeds.csv``, ``seeds.json``.
+        total_steps: environment steps per seed, as in :func:`train`.
+        seeds: distinct non-negative training seeds.
+        backend: ``"local"`` or ``"ray"`` (see :mod:`metalore.backends`).
+        workers: seeds trained at once (local: processes, ``None`` or 1 for this process; Ray:
+            CPUs of the local cluster, default all cores).
+        address: the Ray cluster to connect to; default: start a local one.
+        n_envs: sub-envs per seed, as in :func:`train`.
+        algo: ``"ppo"`` or ``"sac"``.
+        eval_every: steps between evaluations, as in :func:`train`.
+        eval_seeds: held-out episode seeds (or their count), the same for every seed.
+        resume: continue every seed from its newest checkpoint.
+        hyperparameters: overrides of :data:`DEFAULT_HYPERPARAMETERS`, the same for every seed.
+
+    Returns:
+        The contents of ``seeds.json``: the seeds, their folders, each seed's final evaluation
+        and, per headline metric, the mean and 95% Student-t interval of the final means across seeds.
+    """
+    import pandas as pd
+
+    _sb3()  # fail here, not in every worker, when the sb3 extra is missing
+    _algo_class(algo)
+    workers = check_backend(backend, workers, address)
+    seeds = _check_seed_list(seeds)
+    total_steps = _check_count("total_steps", total_steps, 1)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {str(out_dir)!r} exists and is not a folder: choose another path")
+    for seed in seeds:
+        _check_out_dir(seed_folder(out_dir, seed), resume)
+    user_scenario, _ = _training_scenario(scenario)
+    options = {
+        "n_envs": n_envs,
+        "algo": algo,
+        "eval_every": eval_every,
+        "eval_seeds": eval_seeds if isinstance(eval_seeds, int | np.integer) else [int(s) for s in eval_seeds],
+        "resume": resume,
+        "hyperparameters": dict(hyperparameters or {}),
+    }
+    config = user_scenario.to_dict()
+    tasks = [
+        (user_scenario.name, config, str(seed_folder(out_dir, seed)), total_steps, seed, options) for seed in seeds
+    ]
+    with open_backend(backend, workers, address) as session:
+        runs = session.map(_train_seed, tasks)
+    # wall time (elapsed_s) is left out: everything in seeds.csv depends on the seed alone
+    rows = [
+        {"seed": seed, "total_steps": run["total_steps"]}
+        | {k: v for k, v in run["final_evaluation"].items() if k != "elapsed_s"}
+        for seed, run in zip(seeds, runs, strict=True)
+    ]
+    table = pd.DataFrame(rows)
+    with atomic_path(out_dir / "seeds.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    summary = {
+        "seeds": seeds,
+        "folders": [seed_folder(out_dir, seed).name for seed in seeds],
+        "final_evaluations": rows,
+        "across_seeds": {metric: t_confidence_interval(table[f"{metric}_mean"]) for metric in HEADLINE_METRICS},
+    }
+    write_json(out_dir / "seeds.json", summary)
+    return summary
