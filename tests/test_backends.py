@@ -27,7 +27,8 @@ TINY_PPO = {"n_steps": 32, "batch_size": 64, "n_epochs": 2}
 def ray_cluster():
     """One local two-CPU Ray cluster for every Ray test of this module (starting one takes seconds)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # address="local": a cluster of our own, even if `ray start` runs another one on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 

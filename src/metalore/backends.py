@@ -38,8 +38,8 @@ __all__ = ["BACKENDS", "RAY_INSTALL_HINT", "Session", "check_backend", "in_worke
 
 BACKENDS = ("local", "ray")
 RAY_INSTALL_HINT = "--backend ray needs Ray: pip install 'metalore[ray]'"
-# "auto", "local", HOST:PORT or ray://HOST:PORT (what ray.init accepts as a cluster address).
-_ADDRESS = re.compile(r"auto|local|(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+")
+# "auto", HOST:PORT or ray://HOST:PORT: the cluster addresses of ray.init (no address: a new local cluster).
+_ADDRESS = re.compile(r"auto|(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+")
 
 _IN_WORKER = False  # set in worker processes and Ray tasks
 
@@ -116,15 +116,18 @@ def _ray_session(workers: int | None, address: str | None) -> Iterator[Session]:
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
-        if address is None:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, logging_level="WARNING")
+        if address is None:  # "local": a new cluster, even if `ray start` runs one on this machine
+            cpus = workers or os.cpu_count() or 1
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="WARNING")
         else:
             try:
                 ray.init(address=address, logging_level="WARNING")
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ValueError(
                     f"cannot connect to the Ray cluster at {address!r} ({exc}): start one with `ray start --head`"
-                    " and pass its address, or omit the address to start a local cluster"
+                    " and pass its address (with token authentication, Ray's default, also set RAY_AUTH_MODE=token"
+                    " and the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN), or omit the address to"
+                    " start a local cluster"
                 ) from None
         started = True
     try:
