@@ -56,12 +56,18 @@ def assert_readable_png(path: Path) -> None:
 
 def test_run_folder_gives_age_queue_and_reward_plots(folders: dict[str, Path], tmp_path: Path) -> None:
     made = make_plots(folders["run"], tmp_path)
-    assert [p.name for p in made.paths] == ["age_cdf.png", "age_over_time.png", "queues.png", "rewards.png"]
+    assert [p.name for p in made.paths] == [
+        "age_cdf.png",
+        "age_over_time.png",
+        "queues.png",
+        "rewards.png",
+        "allocation.png",
+    ]
     for path in made.paths:
         assert path.parent == tmp_path
         assert_readable_png(path)
     notes = " ".join(made.skipped)
-    assert "training.png" in notes and "pareto.png" in notes and "allocation over time" in notes
+    assert "training.png" in notes and "pareto.png" in notes and "allocation" not in notes
 
 
 def test_evaluate_and_grid_folders_give_summary_and_pareto(folders: dict[str, Path]) -> None:
@@ -136,7 +142,7 @@ def test_report_is_self_contained_with_tables_plots_and_scenario(folders: dict[s
     episodes = pd.read_csv(folders["run"] / "episodes.csv")
     for value in episodes["reward"]:
         assert f"<td>{format_number(value)}</td>" in run_page
-    assert run_page.count("data:image/png;base64,") == 4
+    assert run_page.count("data:image/png;base64,") == 5
     eval_page = (tmp_path / "evaluate.html").read_text(encoding="utf-8")
     summary = pd.read_csv(folders["evaluate"] / "summary.csv").set_index(["policy", "metric"])
     reward = summary.loc[("static:0.5,0.5", "reward")]
@@ -249,8 +255,27 @@ def test_plot_and_report_commands_through_the_cli(tmp_path, capsys):
     from metalore.cli import main
 
     out = tmp_path / "ev"
-    assert main(["evaluate", "--scenario", "small", "--set", "episode.steps=10", "--policy", "random",
-                 "--policy", "twin_first", "--seeds", "2", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--scenario",
+                "small",
+                "--set",
+                "episode.steps=10",
+                "--policy",
+                "random",
+                "--policy",
+                "twin_first",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["plot", str(out)]) == 0
     assert (out / "plots" / "summary.png").stat().st_size > 1000
     assert main(["report", str(out)]) == 0

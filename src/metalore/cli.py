@@ -31,6 +31,8 @@ its files of the same names replaced):
 * ``episodes.csv``: one row per episode (episode, seed, then every key of
   ``env.unwrapped.episode_summary()``); ``episodes.json``: the same plus their mean
   (``mean`` ignores episodes where a statistic is undefined, e.g. no completed UE job);
+* ``steps.csv``: one row per step and base station: the split applied, the MEC queue lengths,
+  the reward and the step's job counts and mean ages (columns in :mod:`metalore.trace`);
 * ``scenario.yaml``: the full resolved configuration (``--config scenario.yaml`` re-runs it);
 * ``run.json``: command, policy, seeds, package versions, start time, wall time;
 * ``job_log_000.csv`` (and ``.parquet`` if pyarrow is installed) per episode when the job
@@ -82,8 +84,9 @@ from metalore.evaluation import HEADLINE_METRICS, best_split, evaluate, grid_sea
 from metalore.io import atomic_path, package_versions, write_json, write_text
 from metalore.joblog import write_job_log
 from metalore.plots import add_plot_arguments, run_plot
-from metalore.policies import POLICIES, Policy, PolicyError, make_policy
+from metalore.policies import POLICIES, PolicyError, make_policy
 from metalore.report import add_report_arguments, run_report
+from metalore.trace import STEP_COLUMNS, run_episode
 from metalore.video import add_render_arguments, run_render
 
 __all__ = ["UsageError", "build_parser", "main", "parse_set_options", "run_episode", "scenario_yaml"]
@@ -205,20 +208,6 @@ def scenario_yaml(scenario: Scenario) -> str:
 
 
 # --------------------------------------------------------------------------- running
-def run_episode(
-    env: MetaLoreEnv, policy: Policy, seed: int, on_step: Callable[[], Any] | None = None
-) -> dict[str, Any]:
-    """Play one episode of ``policy`` in ``env`` (both seeded with ``seed``); return its summary."""
-    obs, _ = env.reset(seed=seed)
-    policy.reset(seed=seed)
-    truncated = False
-    while not truncated:
-        obs, _, _, truncated, info = env.step(policy.env_action(obs))
-        if on_step is not None:
-            on_step()
-    return info["summary"]
-
-
 def _mean_row(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Mean of every metric over the episodes where it is defined (NaN where it never is)."""
     mean: dict[str, float] = {}
@@ -307,12 +296,13 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from tqdm import tqdm  # imported here: only `run` needs it (keeps `--version` and `scenarios` quick)
 
     rows: list[dict[str, Any]] = []
-    files = ["episodes.csv", "episodes.json", "scenario.yaml", "run.json"]
+    trace: list[dict[str, Any]] = []
+    files = ["episodes.csv", "episodes.json", "steps.csv", "scenario.yaml", "run.json"]
     show_progress = not args.quiet and sys.stderr.isatty()
     with tqdm(total=len(seeds) * scenario.steps, unit="step", file=sys.stderr, disable=not show_progress) as bar:
         for episode, seed in enumerate(seeds):
             bar.set_description(f"episode {episode + 1}/{len(seeds)}")
-            summary = run_episode(env, policy, seed, on_step=bar.update)
+            summary = run_episode(env, policy, seed, on_step=bar.update, trace=trace, episode=episode)
             rows.append({"episode": episode, "seed": seed, **summary})
             if log_jobs:
                 files += _write_job_logs(env, out, episode)
@@ -322,6 +312,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     mean = _mean_row(rows)
     _write_csv(pd.DataFrame(rows), out / "episodes.csv")
     write_json(out / "episodes.json", {"episodes": rows, "mean": mean})
+    _write_csv(pd.DataFrame(trace, columns=list(STEP_COLUMNS)), out / "steps.csv")
     write_text(out / "scenario.yaml", scenario_yaml(scenario))
     write_json(
         out / "run.json",
@@ -694,6 +685,40 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``metalore compare``: the published experiments (see ``metalore.experiments``)."""
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    scenario, overrides = resolve_scenario(args)
+    dynamic = make_scenario(args.dynamic_scenario, parse_set_options(args.dynamic_set))
+
+    from metalore.experiments import BUDGETS, check_dynamic, compare  # imported here: it needs sb3 and render
+
+    check_dynamic(dynamic)
+    out = _prepare_out_dir(Path(args.out) if args.out else _default_out_dir())
+    budget = BUDGETS["quick" if args.quick else "full"].replace(
+        grid=args.grid,
+        eval_seeds=args.eval_seeds,
+        train_steps=args.train_steps,
+        dynamic_train_steps=args.dynamic_train_steps,
+        train_seeds=args.train_seeds,
+        n_envs=args.envs,
+    )
+    record = compare(out, scenario, dynamic, budget, quiet=args.quiet, plots=not args.no_plots)
+    write_json(
+        out / "run.json",
+        {
+            **_run_record(args, argv, scenario, overrides, out, started, clock),
+            "dynamic_scenario": dynamic.name,
+            "dynamic_overrides": parse_set_options(args.dynamic_set),
+            "budget": record["budget"],
+            "files": [*record["files"], "run.json"],
+        },
+    )
+    print(f"results: {out / 'results.md'}")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``metalore plot``: PNG plots from a results folder (see ``metalore.plots``)."""
     return run_plot(args)
@@ -805,6 +830,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_options(render)
     add_render_arguments(render)
     render.set_defaults(handler=cmd_render)
+
+    compare_cmd = commands.add_parser(
+        "compare",
+        help="the published experiments: Pareto front, PPO vs the best static split, coupling, dynamic traffic",
+        description=(
+            "Run the four experiments of MODEL.md section 7 on fixed evaluation seeds and write plots (PNG), "
+            "results.md and the CSV/JSON behind them. --quick takes a few minutes on 2 cores; the default "
+            "(full) budget about an hour. Budget fields can be overridden one by one."
+        ),
+        epilog="example: metalore compare --quick --out runs/compare",
+    )
+    _add_scenario_options(compare_cmd)
+    compare_cmd.add_argument(
+        "--dynamic-scenario",
+        choices=list(PRESETS),
+        default="dynamic",
+        metavar="PRESET",
+        help="preset with traffic phases for experiment 4 (default: dynamic)",
+    )
+    compare_cmd.add_argument(
+        "--dynamic-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key of the dynamic scenario (repeatable), e.g. --dynamic-set episode.steps=300",
+    )
+    compare_cmd.add_argument("--quick", action="store_true", help="the quick budget (a few minutes on 2 cores)")
+    for flag, minimum, what in (
+        ("--grid", 2, "points per axis of the static grid"),
+        ("--eval-seeds", 2, "evaluation episodes per policy and split"),
+        ("--train-steps", 1, "PPO steps per agent on the main scenario"),
+        ("--dynamic-train-steps", 1, "PPO steps per agent on the dynamic scenario"),
+        ("--train-seeds", 1, "PPO agents per scenario"),
+        ("--envs", 1, "sub-envs per PPO agent"),
+    ):
+        compare_cmd.add_argument(
+            flag, type=_count(minimum), default=None, metavar="N", help=f"{what} (overrides the budget)"
+        )
+    compare_cmd.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
+    compare_cmd.add_argument("--out", metavar="DIR", help="results folder (default: runs/YYYYmmdd-HHMMSS)")
+    compare_cmd.add_argument("--quiet", action="store_true", help="no progress lines")
+    compare_cmd.set_defaults(handler=cmd_compare)
 
     plot = commands.add_parser(
         "plot",

@@ -199,6 +199,10 @@ class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
         return self.sim.observe()[0], float(self.sim.reward()[0]), False, truncated, info
 
     # ----------------------------------------------------------------- read-outs
+    def applied_split(self) -> np.ndarray:
+        """(M, 2) split ``(bw_ue, comp_ue)`` in [0, 1] per BS that the last step applied (after clipping)."""
+        return self._action_buffer[0].copy()
+
     def episode_summary(self) -> dict[str, float]:
         """AoRI/AoSI statistics, late fraction, throughput and drops of the episode so far."""
         return self.sim.episode_summary(0)

@@ -13,6 +13,7 @@ file                     needs                                     shows
 ``training.png``         ``evaluations.csv`` (``train``)           evaluation reward/ages vs steps
 ``summary.png``          ``summary.csv`` (``evaluate``)            mean ± 95% CI per policy
 ``pareto.png``           ``grid.csv`` (``grid``)                   static splits: throughput vs ages
+``allocation.png``       ``steps.csv`` (``run``, ``compare``)      split, MEC queues, reward per step
 =======================  ========================================  ==================================
 
 Job logs are looked up in the folder and in its immediate sub-folders (e.g. ``runs/a`` and
@@ -32,9 +33,9 @@ enter it, jobs dropped at a full MEC queue never enter that one. Counts are summ
 stations and averaged over the episodes of a policy. If ``log.max_jobs`` cut the oldest rows
 of a log, the early steps are undercounted.
 
-**Not plotted: allocation over time.** The per-step actions (bandwidth and compute shares)
-are not written to any results file, so there is no allocation plot; use ``metalore render``
-to see them during an episode.
+``allocation.png`` (from ``steps.csv``, written by ``metalore run`` and ``compare``) shows the
+split applied at every step (UE shares of bandwidth and compute), the MEC queue lengths and
+the reward per step, with traffic phase boundaries marked.
 
 matplotlib is optional (``pip install "metalore[render]"``); it is imported only when a plot
 is drawn, through :class:`matplotlib.figure.Figure` (no pyplot, no global state).
@@ -63,8 +64,10 @@ __all__ = [
     "PlotSet",
     "add_plot_arguments",
     "load_job_logs",
+    "load_step_traces",
     "make_plots",
     "pareto_front",
+    "plot_allocation",
     "plot_results",
     "queue_lengths",
     "run_plot",
@@ -157,6 +160,30 @@ def load_job_logs(results_dir: str | Path) -> dict[str, tuple[int, list[pd.DataF
             label = f"{label} ({folder.name})"
         found[label] = (_episode_steps(folder, logs), logs)
     return found
+
+
+def load_step_traces(results_dir: str | Path) -> pd.DataFrame | None:
+    """Per-step traces (``steps.csv``) of ``results_dir`` and its immediate sub-folders, with a ``policy`` column.
+
+    A ``steps.csv`` that already has a ``policy`` column (``metalore compare``) keeps it; any other
+    is labelled like the job logs (the ``policy`` of the folder's ``run.json``, else its name).
+    """
+    import pandas as pd
+
+    root = Path(results_dir)
+    folders = [root, *sorted(p for p in root.iterdir() if p.is_dir())] if root.is_dir() else []
+    frames = []
+    for folder in folders:
+        trace = _read_csv(folder / "steps.csv")
+        if trace is None or not {"t", "bs", "bw_ue", "comp_ue"} <= set(trace.columns):
+            continue
+        if "policy" not in trace.columns:
+            label = str(_read_json(folder / "run.json").get("policy") or folder.name)
+            if any(label in set(f["policy"]) for f in frames):
+                label = f"{label} ({folder.name})"
+            trace.insert(0, "policy", label)
+        frames.append(trace)
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 # --------------------------------------------------------------------------- derived data
@@ -327,6 +354,88 @@ def plot_training(evaluations: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_allocation(steps: pd.DataFrame, path: Path) -> Path:
+    """Allocation over time: the UE shares of bandwidth and compute, the MEC queues and the reward per step.
+
+    One line per policy (mean over its episodes and base stations; a band spans the episodes'
+    min..max when there are several), or one line per BS for a single policy on several BSs.
+    Traffic phase boundaries (the ``phase`` column) are drawn as dotted vertical lines.
+    """
+    fig = _figure(12, 7)
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    panels = (
+        ("bw_ue", "UE share of the uplink bandwidth", (0, 1.02)),
+        ("comp_ue", "UE share of the MEC compute", (0, 1.02)),
+        ("queue", "jobs in the MEC queues (solid: UE, dashed: sensor)", None),
+        ("reward", "reward per step", None),
+    )
+    policies = list(dict.fromkeys(steps["policy"])) if "policy" in steps.columns else [None]
+    per_bs = len(policies) == 1 and steps["bs"].nunique() > 1
+    colors = importlib.import_module("matplotlib").colormaps["tab10"]
+    n_lines = 0
+    for policy in policies:
+        rows = steps if policy is None else steps[steps["policy"] == policy]
+        groups = rows.groupby("bs") if per_bs else [(None, rows)]
+        for bs, part in groups:
+            label = f"BS {bs}" if per_bs else ("" if policy is None else str(policy))
+            color = colors(n_lines % 10)
+            n_lines += 1
+            # per episode: mean over BSs for bw/comp/queues; reward is already per env
+            by_episode = part.groupby(["episode", "t"])[
+                ["bw_ue", "comp_ue", "ue_mec_queue", "sensor_mec_queue", "reward"]
+            ].mean()
+            mean = by_episode.groupby("t").mean()
+            low, high = by_episode.groupby("t").min(), by_episode.groupby("t").max()
+            t = mean.index.to_numpy(dtype=float)
+            many = by_episode.index.get_level_values("episode").nunique() > 1
+            for ax, (column, _, _) in zip(axes, panels, strict=True):
+                columns = ["ue_mec_queue", "sensor_mec_queue"] if column == "queue" else [column]
+                for c, style in zip(columns, ("-", "--"), strict=False):
+                    ax.plot(
+                        t,
+                        mean[c].to_numpy(dtype=float),
+                        style,
+                        color=color,
+                        lw=1.4,
+                        label=label if style == "-" else None,
+                    )
+                    if many and column != "queue":
+                        ax.fill_between(
+                            t,
+                            low[c].to_numpy(dtype=float),
+                            high[c].to_numpy(dtype=float),
+                            color=color,
+                            alpha=0.15,
+                            lw=0,
+                        )
+    if "phase" in steps.columns:
+        phase_by_t = steps.groupby("t")["phase"].max()
+        starts = phase_by_t.index[phase_by_t.diff().fillna(0).to_numpy() > 0].to_numpy(dtype=float)
+        for ax in axes:
+            for start in starts:
+                ax.axvline(start - 0.5, color="grey", linestyle=":", lw=1.2)
+        if len(starts):
+            axes[0].annotate(
+                "phase boundaries: dotted", (0.01, 0.02), xycoords="axes fraction", fontsize="small", color="grey"
+            )
+    episodes = steps.groupby("policy")["episode"].nunique() if "policy" in steps.columns else None
+    count = int(steps["episode"].nunique()) if episodes is None else int(episodes.max())
+    for ax, (_, title, ylim) in zip(axes, panels, strict=True):
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if ylim:
+            ax.set_ylim(*ylim)
+        else:
+            ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    for ax in axes[2:]:
+        ax.set_xlabel("step")
+    if any(label for label in axes[0].get_legend_handles_labels()[1]):
+        axes[0].legend(fontsize="small", loc="best")
+    band = "; bands: min..max over episodes" if count > 1 else ""
+    fig.suptitle(f"Allocation over time (mean of {count} episode(s){band})")
+    return _save(fig, path)
+
+
 def plot_summary(summary: pd.DataFrame, path: Path) -> Path:
     """Mean ± 95% CI of the headline metrics per policy (one panel per metric)."""
     metrics = [m for m in SUMMARY_METRICS if m in set(summary["metric"])]
@@ -450,10 +559,11 @@ def make_plots(results_dir: str | Path, out_dir: str | Path | None = None) -> Pl
     evaluations = _read_csv(root / "evaluations.csv")
     summary = _read_csv(root / "summary.csv")
     grid = _read_csv(root / "grid.csv")
-    if not (job_logs or any(t is not None for t in (episodes, evaluations, summary, grid))):
+    steps = load_step_traces(root)
+    if not (job_logs or any(t is not None for t in (episodes, evaluations, summary, grid, steps))):
         raise ValueError(
-            f"results folder {str(root)!r} holds nothing to plot: expected job_log_*.csv, episodes.csv, "
-            "evaluations.csv, summary.csv or grid.csv (from metalore run/evaluate/train/grid)"
+            f"results folder {str(root)!r} holds nothing to plot: expected job_log_*.csv, episodes.csv, steps.csv, "
+            "evaluations.csv, summary.csv or grid.csv (from metalore run/evaluate/train/grid/compare)"
         )
     _require_figure()
     result = PlotSet()
@@ -499,7 +609,12 @@ def make_plots(results_dir: str | Path, out_dir: str | Path | None = None) -> Pl
         "no grid.csv with completed UE jobs (from metalore grid)",
         lambda p: plot_pareto(grid, p, _agent_rows(summary)),
     )
-    result.skipped.append("allocation over time: the results files hold no per-step actions (see metalore render)")
+    attempt(
+        "allocation.png",
+        steps is not None,
+        "no steps.csv (from metalore run or compare)",
+        lambda p: plot_allocation(steps, p),
+    )
     return result
 
 

@@ -29,7 +29,7 @@ from metalore.plots import PARETO_OBJECTIVES, make_plots, pareto_front
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["add_report_arguments", "build_report", "format_number", "run_report"]
+__all__ = ["add_report_arguments", "build_report", "format_number", "markdown_html", "run_report"]
 
 MAX_TABLE_ROWS = 500
 HEADLINE = ("reward", "aori_mean", "aosi_mean", "late_fraction", "ue_throughput_mbps", "sensor_throughput_mbps")
@@ -38,7 +38,7 @@ TABLES = (
     ("grid.csv", "Static splits (grid)", "mean over the seeds of every metric per split; Pareto-front rows in bold"),
     ("evaluations.csv", "Training evaluations", "the deterministic agent on the held-out seeds during training"),
 )
-RECORDS = ("run.json", "metadata.json")
+RECORDS = ("run.json", "metadata.json", "compare.json")
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -120,17 +120,61 @@ def _plots_section(results_dir: Path) -> tuple[str, bool]:
     try:
         with tempfile.TemporaryDirectory(prefix="metalore-report-") as tmp:
             made = make_plots(results_dir, tmp)
-            figures = [
-                f'<figure><img alt="{path.stem}" src="data:image/png;base64,'
-                f'{base64.b64encode(path.read_bytes()).decode("ascii")}"><figcaption>{path.name}</figcaption></figure>'
-                for path in made.paths
-            ]
+            figures = [_figure_html(path) for path in made.paths]
     except ImportError as exc:
         return f"<p class=meta>No plots: {html.escape(str(exc))}</p>", False
     except ValueError:
         return "<p class=meta>No plots: the folder holds none of the files a plot needs.</p>", False
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in made.skipped)
     return "".join(figures) + (f"<p>Not drawn:</p><ul class=notes>{notes}</ul>" if notes else ""), bool(figures)
+
+
+def _inline(text: str) -> str:
+    """Markdown inline markup of ``results.md``: only ``code`` spans."""
+    parts = html.escape(text, quote=False).split("`")
+    return "".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts))
+
+
+def markdown_html(text: str) -> str:
+    """The Markdown that ``metalore compare`` writes (headings, paragraphs, pipe tables, code spans) as HTML."""
+    blocks: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if not line:
+            i += 1
+        elif line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")) + 1, 4)  # the page's h1 is the report's own title
+            blocks.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+            i += 1
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(set(c) <= set("-: ") for c in cells):  # skip the |---| separator
+                    rows.append(cells)
+                i += 1
+            head = "".join(f"<th class=text>{_inline(c)}</th>" for c in rows[0])
+            body = "".join(
+                "<tr>" + "".join(f"<td class=text>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows[1:]
+            )
+            blocks.append(f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        else:
+            paragraph = []
+            while i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(("#", "|")):
+                paragraph.append(lines[i].strip())
+                i += 1
+            blocks.append(f"<p>{_inline(' '.join(paragraph))}</p>")
+    return "".join(blocks)
+
+
+def _figure_html(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(path.name)}</figcaption></figure>"
+    )
 
 
 def build_report(results_dir: str | Path, out_path: str | Path | None = None) -> Path:
@@ -149,6 +193,13 @@ def build_report(results_dir: str | Path, out_path: str | Path | None = None) ->
     sections: list[str] = []
     found_data = False
 
+    results = root / "results.md"  # metalore compare: its tables and its own figures come first
+    if results.is_file():
+        found_data = True
+        sections.append(markdown_html(results.read_text(encoding="utf-8")))
+        figures = sorted(root.glob("*.png"))
+        if figures:
+            sections.append("<h2>Figures of the comparison</h2>" + "".join(_figure_html(p) for p in figures))
     summary = _read_csv(root / "summary.csv")
     if summary is not None and len(summary):
         found_data = True
