@@ -56,6 +56,7 @@ from metalore.policies import (
     register_policy,
     scenario_of,
 )
+from metalore.trace import phase_starts
 from metalore.vector import MetaLoreVectorEnv
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ __all__ = [
     "best_split",
     "evaluate",
     "grid_search",
+    "grid_table",
     "grid_values",
     "paired_differences",
     "summarize",
@@ -233,16 +235,27 @@ def _quiet(scenario: Scenario) -> Scenario:
 
 
 def _play(scenario: Scenario, seeds: Sequence[int], act: Callable[[np.ndarray], np.ndarray]) -> list[dict[str, Any]]:
-    """Play one episode per seed in a vector env; ``act`` maps the observations (n, obs) to env actions."""
+    """Play one episode per seed in a vector env; ``act`` maps the observations (n, obs) to env actions.
+
+    With ``traffic.phases`` the summaries also hold ``reward_phase{k}``: the reward earned in
+    the steps of phase k (they sum to ``reward``).
+    """
     # a worker leaves Numba's threads alone: the other workers already occupy the cores
     venv = MetaLoreVectorEnv(len(seeds), scenario, parallel=False if in_worker() else None)
     obs, _ = venv.reset(seed=[int(s) for s in seeds])
     truncated = np.zeros(len(seeds), dtype=np.bool_)
-    for _ in range(scenario.steps):
-        obs, _, _, truncated, _ = venv.step(act(obs))
+    starts = phase_starts(scenario.config)
+    phase_of_step = np.searchsorted(np.asarray(starts), np.arange(scenario.steps), side="right") - 1
+    by_phase = np.zeros((len(seeds), len(starts)))
+    for t in range(scenario.steps):
+        obs, reward, _, truncated, _ = venv.step(act(obs))
+        by_phase[:, phase_of_step[t]] += reward
     assert truncated.all(), "every sub-env ends after episode.steps steps"
-    return [venv.episode_summary(i) for i in range(len(seeds))]
-
+    summaries = [venv.episode_summary(i) for i in range(len(seeds))]
+    if len(starts) > 1:
+        for summary, rewards in zip(summaries, by_phase.tolist(), strict=True):
+            summary.update({f"reward_phase{k}": r for k, r in enumerate(rewards)})
+    return summaries
 
 
 def _build(policy: str | PolicyFactory, scenario: Scenario, seed: int) -> Policy:
@@ -456,8 +469,11 @@ def grid_search(
         tasks = [(scenario.name, config, cases[i : i + size]) for i in range(0, len(cases), size)]
         results = session.map(_static_rows, tasks)
     per_episode = pd.DataFrame([row for chunk in results for row in chunk])
-    if episodes:
-        return per_episode
+    return per_episode if episodes else grid_table(per_episode)
+
+
+def grid_table(per_episode: pd.DataFrame) -> pd.DataFrame:
+    """The per-split table of :func:`grid_search` from its per-episode rows (``episodes=True``)."""
     metrics = _metric_columns(per_episode, None)
     groups = per_episode.groupby(["bw_ue", "comp_ue"], sort=True)
     table = groups[metrics].mean()
