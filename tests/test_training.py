@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -57,6 +58,9 @@ def test_resume_continues_the_step_count(tmp_path):
     checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.zip"))
     assert checkpoints == ["step_000000512.zip", "step_000000768.zip", "step_000001024.zip"]  # the last 3 kept
     assert PPO.load(tmp_path / "checkpoints" / "step_000001024.zip").num_timesteps == 1024
+    # the normalization statistics continue too: they have seen all 1,024 steps, not just the resumed 512
+    with (tmp_path / "vecnormalize.pkl").open("rb") as f:
+        assert 1024 <= pickle.load(f).obs_rms.count < 1024 + 2 * 8 + 1  # steps + the reset observations
 
 
 def test_fresh_run_refuses_a_folder_with_checkpoints_and_resume_needs_one(tmp_path):
@@ -102,8 +106,31 @@ def test_agent_policy_acts_in_unit_range_in_either_action_convention(tmp_path, a
     batch = policy.act(np.zeros((4, 2)))
     assert batch.shape == (4, 2)
     model = PPO.load(tmp_path / "model.zip")
-    raw, _ = model.predict(np.zeros((1, 2), dtype=np.float32), deterministic=True)
-    np.testing.assert_allclose(policy.act(np.zeros(2)), (np.clip(raw[0], -1, 1) + 1) / 2, rtol=1e-6)
+    with (tmp_path / "vecnormalize.pkl").open("rb") as f:
+        stats = pickle.load(f)  # the VecNormalize of training: the agent sees (obs - mean) / std, clipped
+    obs = np.array([[3.0, 7.0]], dtype=np.float32)
+    scaled = np.clip((obs - stats.obs_rms.mean) / np.sqrt(stats.obs_rms.var + stats.epsilon), -10, 10)
+    assert stats.clip_obs == 10.0 and not np.allclose(scaled, obs)
+    raw, _ = model.predict(scaled.astype(np.float32), deterministic=True)
+    np.testing.assert_allclose(policy.act(obs[0]), (np.clip(raw[0], -1, 1) + 1) / 2, rtol=1e-6)
+
+
+def test_without_normalization_the_agent_sees_raw_observations(tmp_path):
+    metadata = tiny_train(tmp_path, steps=256, normalize=False)
+    assert metadata["normalize"] is False and not (tmp_path / "vecnormalize.pkl").exists()
+    policy = make_policy(f"agent:{tmp_path}", make_scenario("toy"), seed=0)
+    model = PPO.load(tmp_path / "model.zip")
+    obs = np.array([[3.0, 7.0]], dtype=np.float32)
+    raw, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(policy.act(obs[0]), (np.clip(raw[0], -1, 1) + 1) / 2, rtol=1e-6)
+
+
+def test_normalized_agent_without_its_statistics_is_a_clear_error(tmp_path):
+    tiny_train(tmp_path, steps=256)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.vecnormalize.pkl"))  # beside each checkpoint
+    (tmp_path / "vecnormalize.pkl").unlink()
+    with pytest.raises(PolicyError, match=r"vecnormalize\.pkl' is missing"):
+        make_policy(f"agent:{tmp_path}", make_scenario("toy"), seed=0)
 
 
 def test_agent_policy_rejects_another_observation_layout_and_missing_files(tmp_path):

@@ -9,7 +9,8 @@ Usage::
                       [--ray-address ADDRESS] [--out DIR] [--quiet]
     metalore grid [--grid N] [--seeds N] [--seed-start S] [--workers N] [--backend local|ray]
                   [--ray-address ADDRESS] [--out DIR] [--quiet] [scenario options]
-    metalore train [--steps N] [--envs N] [--seed S | --seeds S1,S2,...] [--algo ppo|sac] [--out DIR] [--resume]
+    metalore train [--steps N] [--envs N] [--seed S | --seeds S1,S2,...] [--algo ppo|sac] [--no-normalize]
+                   [--out DIR] [--resume]
                    [--eval-every N] [--eval-seeds N] [--workers N] [--backend local|ray]
                    [--ray-address ADDRESS] [--quiet] [scenario options]
     metalore scenarios
@@ -628,6 +629,7 @@ def _train_seeds(args: argparse.Namespace, scenario: Scenario, out: Path) -> int
         eval_every=args.eval_every,
         eval_seeds=args.eval_seeds,
         resume=args.resume,
+        normalize=not args.no_normalize,
     )
     if not args.quiet:
         for row in summary["final_evaluations"]:
@@ -674,6 +676,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         eval_every=args.eval_every,
         eval_seeds=args.eval_seeds,
         resume=args.resume,
+        normalize=not args.no_normalize,
         progress=not args.quiet,
     )
     final = metadata["final_evaluation"]
@@ -806,6 +809,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train one agent per seed into --out/seed_S/, plus seeds.csv and seeds.json (instead of --seed)",
     )
     train_cmd.add_argument("--algo", choices=["ppo", "sac"], default="ppo", help="algorithm (default: ppo)")
+    train_cmd.add_argument(
+        "--no-normalize",
+        action="store_true",
+        help="train on raw observations and rewards (default: running-mean/variance normalization, VecNormalize)",
+    )
     train_cmd.add_argument("--out", metavar="DIR", help="output folder (default: runs/YYYYmmdd-HHMMSS)")
     train_cmd.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     train_cmd.add_argument(
