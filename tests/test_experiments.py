@@ -47,7 +47,7 @@ def test_every_artifact_is_written(folder: Path) -> None:
         with Image.open(folder / name) as image:
             pixels = np.asarray(image.convert("L"), dtype=float)
         assert pixels.shape[0] > 300 and pixels.std() > 10, name
-    for agent in ("agents/ppo-seed0", "dynamic/agents/ppo-seed0"):
+    for agent in ("agents/seed_0", "dynamic/agents/seed_0"):
         assert (folder / agent / "model.zip").is_file() and (folder / agent / "training.png").is_file()
     text = (folder / "results.md").read_text()
     for heading in ("## 1. Static splits", "## 2. PPO", "## 3. Synchronization coupling", "## 4. Dynamic traffic"):

@@ -707,7 +707,17 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
         train_seeds=args.train_seeds,
         n_envs=args.envs,
     )
-    record = compare(out, scenario, dynamic, budget, quiet=args.quiet, plots=not args.no_plots)
+    record = compare(
+        out,
+        scenario,
+        dynamic,
+        budget,
+        quiet=args.quiet,
+        plots=not args.no_plots,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.ray_address,
+    )
     write_json(
         out / "run.json",
         {
@@ -876,6 +886,7 @@ def build_parser() -> argparse.ArgumentParser:
         compare_cmd.add_argument(
             flag, type=_count(minimum), default=None, metavar="N", help=f"{what} (overrides the budget)"
         )
+    _add_backend_options(compare_cmd, "grid, evaluations and training seeds")
     compare_cmd.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
     compare_cmd.add_argument("--out", metavar="DIR", help="results folder (default: runs/YYYYmmdd-HHMMSS)")
     compare_cmd.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,15 +164,6 @@ def _interior_best(table: pd.DataFrame) -> tuple[float, float]:
     return best_split(inner if len(inner) else table)
 
 
-def _agent_factory(path: Path) -> Callable[[Scenario, int | None], Any]:
-    from metalore.training import load_agent
-
-    def build(scenario: Scenario, _seed: int | None) -> Any:
-        return load_agent(path, scenario, spec=f"agent:{path}")
-
-    return build
-
-
 class _Log:
     """Progress lines with elapsed time (stdout), silent when ``quiet``."""
 
@@ -185,27 +176,27 @@ class _Log:
 
 
 # --------------------------------------------------------------------------- the experiments
-def _train_agents(scenario: Scenario, out: Path, steps: int, budget: Budget, log: _Log, label: str) -> dict[str, Path]:
-    from metalore.training import train
+def _train_agents(
+    scenario: Scenario, out: Path, steps: int, budget: Budget, log: _Log, label: str, fan_out: dict[str, Any]
+) -> dict[str, Path]:
+    """Train ``budget.train_seeds`` PPO agents (seeds 0, 1, ...) with :func:`metalore.training.train_seeds`."""
+    from metalore.training import seed_folder, train_seeds
 
-    agents: dict[str, Path] = {}
-    for k in range(budget.train_seeds):
-        folder = out / f"ppo-seed{k}"
-        log(f"{label}: training PPO seed {k} for {steps} steps ({budget.n_envs} envs) -> {folder}")
-        metadata = train(
-            scenario,
-            folder,
-            steps,
-            n_envs=budget.n_envs,
-            seed=k,
-            eval_every=max(steps // 5, 1),
-            eval_seeds=[VALIDATION_SEED_START + i for i in range(min(budget.eval_seeds, 10))],
-            progress=False,
-        )
-        final = metadata["final_evaluation"]
-        log(f"{label}: PPO seed {k}: validation reward {final['reward_mean']:.1f} ± {final['reward_ci95']:.1f}")
-        agents[f"agent:ppo-seed{k}"] = folder
-    return agents
+    seeds = list(range(budget.train_seeds))
+    log(f"{label}: training PPO seeds {seeds} for {steps} steps each ({budget.n_envs} envs) -> {out}")
+    summary = train_seeds(
+        scenario,
+        out,
+        steps,
+        seeds,
+        n_envs=budget.n_envs,
+        eval_every=max(steps // 5, 1),
+        eval_seeds=[VALIDATION_SEED_START + i for i in range(min(budget.eval_seeds, 10))],
+        **fan_out,
+    )
+    for row in summary["final_evaluations"]:
+        log(f"{label}: PPO seed {row['seed']}: validation reward {row['reward_mean']:.1f} ± {row['reward_ci95']:.1f}")
+    return {f"agent:ppo-seed{k}": seed_folder(out, k) for k in seeds}
 
 
 def _summary_rows(summary: pd.DataFrame, names: Sequence[str]) -> list[list[str]]:
@@ -469,6 +460,9 @@ def compare(
     budget: str | Budget = "quick",
     quiet: bool = False,
     plots: bool = True,
+    backend: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Run the four experiments of the module docstring; write every artifact to ``out_dir``.
 
@@ -480,6 +474,10 @@ def compare(
         budget: ``"quick"``, ``"full"`` or a :class:`Budget`.
         quiet: no progress lines.
         plots: draw the PNGs (needs matplotlib: ``pip install "metalore[render]"``).
+        backend: where the grid, the evaluations and the training seeds run: ``"local"`` or
+            ``"ray"`` (:mod:`metalore.backends`); the results do not depend on it.
+        workers: parallel tasks (local processes or Ray CPUs), as in :func:`metalore.evaluation.evaluate`.
+        address: the Ray cluster to use (default: start a local one).
 
     Returns:
         The contents of ``compare.json`` (headline numbers, files, budget).
@@ -495,6 +493,7 @@ def compare(
 
         _require_figure()  # fail before hours of work, not after
     log = _Log(quiet)
+    fan_out: dict[str, Any] = {"backend": backend, "workers": workers, "address": address}
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {str(out)!r} exists and is not a folder: choose another path")
@@ -521,7 +520,7 @@ def compare(
 
     # 1. the static grid and its Pareto front
     log(f"1/4 grid: {budget.grid}x{budget.grid} static splits x {len(seeds)} seeds on {main.name}")
-    grid_episodes = grid_search(main, budget.grid, seeds, episodes=True)
+    grid_episodes = grid_search(main, budget.grid, seeds, episodes=True, **fan_out)
     table = grid_table(grid_episodes)
     from metalore.plots import PARETO_OBJECTIVES, pareto_front
 
@@ -535,11 +534,11 @@ def compare(
 
     # 2. PPO on the queue lengths vs the grid's best split
     log("2/4 PPO vs the grid's best")
-    agents = _train_agents(main, out / "agents", budget.train_steps, budget, log, main.name)
-    policies: dict[str, Any] = {name: _agent_factory(path) for name, path in agents.items()}
+    agents = _train_agents(main, out / "agents", budget.train_steps, budget, log, main.name, fan_out)
+    policies: dict[str, Any] = {name: f"agent:{path}" for name, path in agents.items()}
     policies[best] = best
     policies.update({h: h for h in HEURISTICS})
-    episodes = evaluate(policies, main, seeds)
+    episodes = evaluate(policies, main, seeds, **fan_out)
     summary = summarize(episodes)
     gaps = paired_differences(episodes, best)
     gaps = gaps[gaps["policy"].isin(list(agents))]
@@ -556,15 +555,15 @@ def compare(
 
     # 4. dynamic traffic
     log(f"4/4 dynamic traffic on {dynamic.name}: {len(starts)} phases starting at steps {starts}")
-    dyn_grid = grid_search(dynamic, budget.grid, seeds, episodes=True)
+    dyn_grid = grid_search(dynamic, budget.grid, seeds, episodes=True, **fan_out)
     _write_csv(dyn_grid, out / "dynamic" / "grid_episodes.csv")
     files.append("dynamic/grid_episodes.csv")
     dyn_agents = _train_agents(
-        dynamic, out / "dynamic" / "agents", budget.dynamic_train_steps, budget, log, dynamic.name
+        dynamic, out / "dynamic" / "agents", budget.dynamic_train_steps, budget, log, dynamic.name, fan_out
     )
-    dyn_policies: dict[str, Any] = {name: _agent_factory(path) for name, path in dyn_agents.items()}
+    dyn_policies: dict[str, Any] = {name: f"agent:{path}" for name, path in dyn_agents.items()}
     dyn_policies.update({h: h for h in HEURISTICS if h != "random"})
-    dyn_episodes = evaluate(dyn_policies, dynamic, seeds)
+    dyn_episodes = evaluate(dyn_policies, dynamic, seeds, **fan_out)
     _write_csv(dyn_episodes, out / "dynamic" / "episodes.csv")
     files.append("dynamic/episodes.csv")
     phases = _phase_table(dyn_grid, dyn_episodes[dyn_episodes["policy"].isin(list(dyn_agents))], len(starts))
@@ -651,7 +650,10 @@ def _results_markdown(
     for case, rows in coupling.groupby("case", sort=False):
         by_metric = rows.set_index("metric")
         split = rows["split"].iloc[0]
-        deltas = [_gap_ci(*by_metric.loc[m, ["difference", "ci_low", "ci_high"]], "{:+.3g}") for m in DELTA_METRICS]
+        deltas = [
+            _gap_ci(by_metric.loc[m, "difference"], by_metric.loc[m, "ci_low"], by_metric.loc[m, "ci_high"], "{:+.3g}")
+            for m in DELTA_METRICS
+        ]
         coupling_rows.append(
             [str(case), f"`{split}`", *(_fmt(by_metric.loc[m, "value"], "{:.3g}") for m in COUPLING_METRICS), *deltas]
         )

@@ -172,7 +172,7 @@ def load_step_traces(results_dir: str | Path) -> pd.DataFrame | None:
 
     root = Path(results_dir)
     folders = [root, *sorted(p for p in root.iterdir() if p.is_dir())] if root.is_dir() else []
-    frames = []
+    frames: list[pd.DataFrame] = []
     for folder in folders:
         trace = _read_csv(folder / "steps.csv")
         if trace is None or not {"t", "bs", "bw_ue", "comp_ue"} <= set(trace.columns):

@@ -26,7 +26,7 @@ column              meaning
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ STEP_COLUMNS = (
 )
 
 
-def phase_starts(config: dict[str, Any]) -> list[int]:
+def phase_starts(config: Mapping[str, Any]) -> list[int]:
     """First step of each traffic phase of a scenario configuration (``[0]`` without phases)."""
     phases = config.get("traffic", {}).get("phases") or []
     return [int(p["start_step"]) for p in phases] or [0]
@@ -84,7 +84,7 @@ def run_episode(
     """
     obs, _ = env.reset(seed=seed)
     policy.reset(seed=seed)
-    starts = np.asarray(phase_starts(env.scenario.config))
+    starts: np.ndarray = np.array(phase_starts(env.scenario.config), dtype=np.int64)
     truncated = False
     while not truncated:
         obs, reward, _, truncated, info = env.step(policy.env_action(obs))

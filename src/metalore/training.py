@@ -485,7 +485,7 @@ def train(
     trainer = _Trainer(out_dir, user_scenario, layout, seeds, eval_every, total_steps)
     trainer.progress = progress
     start_step = checkpoints[-1][0] if resume else 0
-    vec_env = VecMonitor(
+    vec_env: Any = VecMonitor(
         make_sb3_vec_env(train_scenario.name, n_envs, train_scenario.to_dict(), seed=seed + start_step)
     )
     if normalize and resume:
