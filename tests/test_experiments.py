@@ -169,3 +169,23 @@ def test_bad_input_is_a_one_line_error(argv: list[str], fragment: str, tmp_path:
     code = main(["compare", "--quick", *argv, "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_results_tables_are_well_formed_and_every_claim_has_a_verdict(folder: Path) -> None:
+    text = (folder / "results.md").read_text()
+    lines = text.splitlines()
+    tables = 0
+    for i, line in enumerate(lines):
+        if line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|")):
+            tables += 1
+            width = line.count("|")
+            block = [row for row in lines[i:] if row.startswith("|")]
+            block = block[: next((k for k, row in enumerate(lines[i:]) if not row.startswith("|")), len(block))]
+            assert all(row.count("|") == width for row in block), block
+    assert tables >= 5
+    claims = [line for line in lines if line[:3] in {"1. ", "2. ", "3. ", "4. "}]
+    assert len(claims) == 4
+    for claim in (claims[0], claims[2], claims[3]):
+        assert "reproduced" in claim  # "reproduced" or "not reproduced", read off the intervals
+    # the coupling claim on this tiny grid: starving sensors completes no UE job at all
+    assert "not reproduced" not in claims[2]
