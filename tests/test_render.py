@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 
 os.environ["MPLBACKEND"] = "Agg"  # before matplotlib is imported anywhere in this process
 
+import shutil
 import subprocess
 import sys
 
@@ -212,3 +214,49 @@ def test_gymnasium_render_checks_pass_in_rgb_array_mode():
     env.reset(seed=0)
     frame = env_render_passive_checker(env.unwrapped)
     assert isinstance(frame, np.ndarray) and frame.shape == (600, 1200, 3)
+
+
+HUMAN_CHILD = """
+import os, sys
+import numpy as np
+import gymnasium as gym
+import matplotlib
+import metalore
+from PIL import ImageGrab
+
+env = gym.make("MetaLore/Paper-v0", render_mode="human")
+env.reset(seed=3)
+for _ in range(6):
+    env.step(np.array([0.8, 0.3], dtype=np.float32))
+import matplotlib.pyplot as plt
+# what the window system does when the window is exposed or resized: a full redraw by the GUI
+plt.gcf().canvas.draw()
+plt.pause(0.3)
+print("backend", matplotlib.get_backend(), "figures", len(plt.get_fignums()))
+ImageGrab.grab(xdisplay=os.environ["DISPLAY"]).save(sys.argv[1])
+env.close()
+print("open after close", len(plt.get_fignums()))
+"""
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (Debian's xvfb; .ci/run installs it)")
+@pytest.mark.skipif(importlib.util.find_spec("tkinter") is None, reason="needs a GUI toolkit for matplotlib (tkinter)")
+def test_human_mode_opens_a_window_on_a_virtual_display(tmp_path):
+    shot = tmp_path / "screen.png"
+    done = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", sys.executable, "-c", HUMAN_CHILD, str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    backend = done.stdout.split("backend ")[1].split()[0]
+    assert backend.lower() in {"tkagg", "qtagg", "gtk3agg", "gtk4agg", "wxagg"}, done.stdout  # an interactive one
+    assert "figures 1" in done.stdout and "open after close 0" in done.stdout
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
+    window = pixels[:600, :1200]  # the 1200x600 figure sits at the top left of the empty screen
+    assert window.std() > 20  # drawn, not a blank window
+    # the UE share bar (0.8 of bandwidth) is drawn in the UE class colour
+    ue = np.array([int(UE_CLASS_COLOR[i : i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(window - ue).sum(axis=-1) < 30).sum() > 2000
+    assert (np.abs(pixels[700:] - pixels[-1, -1]).sum(axis=-1) > 0).mean() < 0.01  # nothing below window + toolbar

@@ -122,6 +122,7 @@ class Renderer:
         self._fig: Any = None
         self._episode = 0  # resets recorded (a new episode redraws the static layer: sensors move)
         self._background: Any = None
+        self._own_draw = False  # True while _draw() itself redraws the static layer
         self._background_key: Any = None
         self._background_limits: Any = None
 
@@ -214,7 +215,11 @@ class Renderer:
         if key != self._background_key:
             for axis, axis_limits in zip(self._series_axes, limits, strict=True):
                 _set_limits(axis, axis_limits)
-            canvas.draw()
+            self._own_draw = True
+            try:
+                canvas.draw()
+            finally:
+                self._own_draw = False
             self._background = canvas.copy_from_bbox(self._fig.bbox)
             self._background_key = key
             self._background_limits = limits
@@ -224,6 +229,21 @@ class Renderer:
                 self._redraw_panels(limits)
         for artist in self._dynamic:
             self._fig.draw_artist(artist)
+
+    def _on_gui_draw(self, _event: Any) -> None:
+        """Put the dynamic artists back after a full redraw by the GUI (window shown, exposed, resized, zoomed).
+
+        Such a draw leaves animated artists out: re-cache the static layer it produced and blit
+        the dynamic artists on top, so the window never shows an empty dashboard.
+        """
+        if self._own_draw or self._fig is None:
+            return
+        canvas = self._fig.canvas
+        self._background = canvas.copy_from_bbox(self._fig.bbox)
+        self._background_key = (self._episode, canvas.get_width_height())
+        for artist in self._dynamic:
+            self._fig.draw_artist(artist)
+        canvas.blit(self._fig.bbox)
 
     def _redraw_panels(self, limits: tuple[tuple[float, float, float, float], ...]) -> None:
         """Redraw the static layer of the time-series panels whose limits changed, then re-cache it."""
@@ -289,6 +309,8 @@ class Renderer:
         ]
         for artist in self._dynamic:
             artist.set_animated(True)
+        if self.render_mode == "human":
+            fig.canvas.mpl_connect("draw_event", self._on_gui_draw)
 
     def _build_map(self, fig: Any) -> None:
         from matplotlib import colormaps
@@ -403,7 +425,8 @@ class Renderer:
             for _, label, color, style in _QUEUE_SERIES
         ]
         ax_queue.set_ylabel("queued jobs", fontsize=8)
-        ax_queue.legend(ncol=2, **above)
+        # right-aligned: centred, this legend is wider than its panel and ran past the figure's right edge
+        ax_queue.legend(ncol=2, **{**above, "loc": "lower right", "bbox_to_anchor": (1.0, 1.0)})
         self._aori_line = ax_age.plot([], [], color="#c0392b", lw=1.6, label="AoRI")[0]
         self._aosi_line = ax_age.plot([], [], color="#2c3e50", lw=1.6, label="AoSI")[0]
         ax_age.axhline(late, color="#c0392b", lw=0.8, ls=":", label=f"late > {late}")
