@@ -198,3 +198,25 @@ def test_cli_resume_without_checkpoints_and_out_file_are_errors(tmp_path, capsys
     file.write_text("x")
     assert main(["train", "--scenario", "toy", "--out", str(file)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_best_model_is_the_agent_of_the_best_evaluation_and_loads_like_the_final_one(tmp_path):
+    metadata = tiny_train(tmp_path, steps=1024)
+    rows = [line.split(",") for line in (tmp_path / "evaluations.csv").read_text().splitlines()[1:]]
+    rewards = {int(r[0]): float(r[3]) for r in rows}  # step -> reward_mean
+    best_step = max(rewards, key=lambda k: (rewards[k], -k))  # ties: the earlier
+    assert metadata["best_evaluation"] == {
+        "step": best_step,
+        "reward_mean": rewards[best_step],
+        "file": "best_model.zip",
+    }
+    best = PPO.load(tmp_path / "best_model.zip")
+    assert best.num_timesteps == best_step
+    assert (tmp_path / "best_model.vecnormalize.pkl").is_file()
+    # the best agent, a checkpoint and the final agent all load as policies (metadata found beside or one up)
+    for spec in ("best_model.zip", "checkpoints/step_000001024.zip", ""):
+        policy = make_policy(f"agent:{tmp_path / spec}", make_scenario("toy"), seed=0)
+        assert policy.act(np.array([1.0, 2.0])).shape == (2,)
+    # replaying the best agent on the evaluation seeds of training reproduces its evaluation row
+    replay = evaluate({"best": f"agent:{tmp_path / 'best_model.zip'}"}, "toy", [1000, 1001])
+    assert replay["reward"].mean() == pytest.approx(rewards[best_step], rel=1e-9)

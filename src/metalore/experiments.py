@@ -31,8 +31,10 @@ policy and split sees the same traffic) and writes plots (PNG), a results table
 Budgets (:data:`BUDGETS`): ``quick`` (a few minutes on 2 cores) and ``full``; any field can be
 overridden (``grid``, ``eval_seeds``, ``train_steps``, ``dynamic_train_steps``, ``train_seeds``,
 ``n_envs``). Evaluation seeds are ``1000, 1001, ...`` (as ``metalore evaluate``); the agents'
-periodic evaluation during training uses the validation seeds ``2000, 2001, ...``; training
-episodes start from the training seed (sub-env i: ``seed + i``), far below both.
+periodic evaluation during training uses the validation seeds ``2000, 2001, ...``, and each agent
+compared is the checkpoint that did best on them (``best_model.zip``; the final agent is kept
+beside it); training episodes start from the training seed (sub-env i: ``seed + i``), far below
+both.
 
 Everything is deterministic for a given budget, scenario and seed (PPO on CPU with a fixed seed
 included), so a rerun reproduces the tables; ``compare.json`` records the command, budget,
@@ -42,6 +44,7 @@ seeds and package versions. See ``docs/experiments.md`` for the results on the p
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -183,8 +186,14 @@ class _Log:
 def _train_agents(
     scenario: Scenario, out: Path, steps: int, budget: Budget, log: _Log, label: str, fan_out: dict[str, Any]
 ) -> dict[str, Path]:
-    """Train ``budget.train_seeds`` PPO agents (seeds 0, 1, ...) with :func:`metalore.training.train_seeds`."""
-    from metalore.training import seed_folder, train_seeds
+    """Train ``budget.train_seeds`` PPO agents (seeds 0, 1, ...); return each one's validation-best model file.
+
+    DECISION: each agent is its ``best_model.zip``, the checkpoint with the highest mean reward on
+    the validation seeds (2000, 2001, ...): PPO's reward is not monotone in training steps (the
+    dynamic scenario swung between ~1,600 and ~4,000 from one evaluation to the next), and the
+    evaluation seeds of the comparison (1000, ...) never take part in the choice.
+    """
+    from metalore.training import BEST_MODEL_FILE, seed_folder, train_seeds
 
     seeds = list(range(budget.train_seeds))
     log(f"{label}: training PPO seeds {seeds} for {steps} steps each ({budget.n_envs} envs) -> {out}")
@@ -199,8 +208,13 @@ def _train_agents(
         **fan_out,
     )
     for row in summary["final_evaluations"]:
-        log(f"{label}: PPO seed {row['seed']}: validation reward {row['reward_mean']:.1f} ± {row['reward_ci95']:.1f}")
-    return {f"agent:ppo-seed{k}": seed_folder(out, k) for k in seeds}
+        best = json.loads((seed_folder(out, row["seed"]) / "metadata.json").read_text(encoding="utf-8"))
+        best = best["best_evaluation"]
+        log(
+            f"{label}: PPO seed {row['seed']}: final validation reward {row['reward_mean']:.1f} ± "
+            f"{row['reward_ci95']:.1f}; best {best['reward_mean']:.1f} at step {best['step']} (the one compared)"
+        )
+    return {f"agent:ppo-seed{k}": seed_folder(out, k) / BEST_MODEL_FILE for k in seeds}
 
 
 def _summary_rows(summary: pd.DataFrame, names: Sequence[str]) -> list[list[str]]:
@@ -601,8 +615,8 @@ def compare(
         plot_allocation(traces, out / "allocation_dynamic.png")
         files += ["pareto.png", "ppo_vs_static.png", "coupling.png", "dynamic_phases.png", "allocation_dynamic.png"]
         for path in [*agents.values(), *dyn_agents.values()]:
-            evaluations = pd.read_csv(path / "evaluations.csv")
-            plot_training(evaluations, path / "training.png")
+            evaluations = pd.read_csv(path.parent / "evaluations.csv")
+            plot_training(evaluations, path.parent / "training.png")
     reward_gaps = gaps[gaps["metric"] == "reward"]
     record = {
         "budget": dataclasses.asdict(budget),

@@ -36,6 +36,10 @@ Output folder ``out_dir``:
 * ``checkpoints/step_NNNNNNNNN.zip`` (the last :data:`KEEP_CHECKPOINTS`) at each evaluation,
   each written to a temporary file and renamed (``os.replace``), so an interruption never corrupts the last
   good one; ``resume=True`` continues from the newest (model, step count, SAC replay buffer);
+* ``best_model.zip`` (+ ``best_model.vecnormalize.pkl``): the agent of the evaluation with the
+  highest mean reward so far (``agent:DIR/best_model.zip``); PPO's evaluation reward is not
+  monotone in the steps, and picking the best agent on the held-out ``eval_seeds`` is fair as
+  long as the final comparison uses other seeds (``metalore compare`` does);
 * ``model.zip``, ``vecnormalize.pkl`` (with normalization) and ``metadata.json``: the final
   agent; scenario, algorithm, hyperparameters, seeds, package versions, steps, observation
   layout and final evaluation.
@@ -112,6 +116,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
 }
 KEEP_CHECKPOINTS = 3
 NORMALIZER_FILE = "vecnormalize.pkl"  # the VecNormalize statistics beside model.zip
+BEST_MODEL_FILE = "best_model.zip"  # the agent of the best periodic evaluation (held-out seeds)
 DEFAULT_EVAL_SEED_START = 1000  # the default seeds of `metalore evaluate`
 VERSIONED_PACKAGES = ("metalore", "stable-baselines3", "torch", "numpy", "gymnasium")
 _CHECKPOINT = re.compile(r"step_(\d+)\.zip")
@@ -196,12 +201,32 @@ class AgentPolicy(Policy):
         return split.reshape(*obs.shape[:-1], self.num_bs, 2)
 
 
+def normalizer_path(model_path: Path) -> Path:
+    """Where :func:`train` keeps the ``VecNormalize`` statistics of a saved model file.
+
+    ``model.zip`` -> ``vecnormalize.pkl``; any other ``NAME.zip`` (``best_model.zip``, checkpoints
+    ``step_N.zip``) -> ``NAME.vecnormalize.pkl`` beside it.
+    """
+    return (
+        model_path.with_name(NORMALIZER_FILE)
+        if model_path.name == "model.zip"
+        else model_path.with_suffix(".vecnormalize.pkl")
+    )
+
+
 def load_agent(path: str | Path, env: Any, spec: str | None = None) -> AgentPolicy:
-    """Load the agent saved by :func:`train` (its folder, or its ``model.zip`` beside ``metadata.json``)."""
+    """Load an agent saved by :func:`train`.
+
+    ``path`` is the training folder (its final ``model.zip``) or a model file in it:
+    ``DIR/best_model.zip`` (the evaluation-best agent) or ``DIR/checkpoints/step_N.zip``; the
+    training's ``metadata.json`` is looked up beside the file, then one folder up.
+    """
     path = Path(path)
     spec = spec or f"agent:{path}"
     model_path = path / "model.zip" if path.is_dir() else path
     metadata_path = model_path.with_name("metadata.json")
+    if not metadata_path.is_file() and model_path.parent.with_name("metadata.json").is_file():
+        metadata_path = model_path.parent.with_name("metadata.json")  # a checkpoint in DIR/checkpoints/
     for needed in (model_path, metadata_path):
         if not needed.is_file():
             raise PolicyError(
@@ -216,7 +241,7 @@ def load_agent(path: str | Path, env: Any, spec: str | None = None) -> AgentPoli
     model = _algo_class(algo).load(model_path, device="cpu")
     normalizer = None
     if metadata.get("normalize"):
-        stats = model_path.with_name(NORMALIZER_FILE)
+        stats = normalizer_path(model_path)
         if not stats.is_file():
             raise PolicyError(
                 f"policy {spec!r}: the agent was trained on normalized observations but {str(stats)!r} is missing;"
@@ -265,7 +290,7 @@ def _save_normalizer(model: Any, path: Path) -> None:
 def _save_checkpoint(model: Any, out_dir: Path) -> Path:
     path = out_dir / "checkpoints" / f"step_{model.num_timesteps:09d}.zip"
     # statistics first: a checkpoint's .zip exists only once everything it needs to resume does
-    _save_normalizer(model, path.with_suffix(".vecnormalize.pkl"))
+    _save_normalizer(model, normalizer_path(path))
     if hasattr(model, "replay_buffer"):  # off-policy: resuming needs the buffer too
         _save_atomically(path.with_suffix(".replay.pkl"), model.save_replay_buffer)
     _save_atomically(path, model.save)
@@ -339,10 +364,14 @@ class _Trainer:
         self.clock = time.perf_counter()
         self.elapsed_before = 0.0
         self.progress = True
+        self.best_reward, self.best_step = -math.inf, -1
 
     def start_at(self, step: int) -> None:
         self.rows = _read_evaluations(self.out_dir / "evaluations.csv", step)
         self.elapsed_before = float(self.rows[-1]["elapsed_s"]) if self.rows else 0.0
+        if self.rows:  # best_model.zip was saved at the best of these rows
+            best = max(self.rows, key=lambda r: r["reward_mean"])
+            self.best_reward, self.best_step = float(best["reward_mean"]), int(best["step"])
         self.next_eval = (step // self.every + 1) * self.every
 
     def evaluate_and_checkpoint(self, model: Any) -> dict[str, Any]:
@@ -358,6 +387,10 @@ class _Trainer:
         for metric in ("reward", "aori_mean", "aosi_mean", "late_fraction"):
             model.logger.record(f"eval/{metric}", row[f"{metric}_mean"])
         _save_checkpoint(model, self.out_dir)
+        if row["reward_mean"] > self.best_reward:  # strictly better: ties keep the earlier agent
+            self.best_reward, self.best_step = row["reward_mean"], step
+            _save_normalizer(model, normalizer_path(self.out_dir / BEST_MODEL_FILE))
+            _save_atomically(self.out_dir / BEST_MODEL_FILE, model.save)
         self.next_eval = (step // self.every + 1) * self.every
         if self.progress:
             print(
@@ -531,6 +564,7 @@ def train(
         "total_steps": int(model.num_timesteps),
         "requested_steps": total_steps,
         "final_evaluation": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in final.items()},
+        "best_evaluation": {"step": trainer.best_step, "reward_mean": trainer.best_reward, "file": BEST_MODEL_FILE},
         "versions": {**_versions(), "stable-baselines3": sb3.__version__, "python": sys.version.split()[0]},
     }
     write_json(out_dir / "metadata.json", metadata)
