@@ -220,3 +220,21 @@ def test_best_model_is_the_agent_of_the_best_evaluation_and_loads_like_the_final
     # replaying the best agent on the evaluation seeds of training reproduces its evaluation row
     replay = evaluate({"best": f"agent:{tmp_path / 'best_model.zip'}"}, "toy", [1000, 1001])
     assert replay["reward"].mean() == pytest.approx(rewards[best_step], rel=1e-9)
+
+
+def test_sac_trains_checkpoints_its_replay_buffer_and_resumes(tmp_path):
+    tiny_sac = {"learning_starts": 64, "batch_size": 32, "buffer_size": 2_000}
+    first = train("toy", tmp_path, 256, algo="sac", n_envs=4, eval_every=128, eval_seeds=2, progress=False,
+                  hyperparameters=tiny_sac)  # fmt: skip
+    assert first["algo"] == "sac" and first["total_steps"] == 256
+    assert (tmp_path / "checkpoints" / "step_000000256.replay.pkl").is_file()
+    resumed = train("toy", tmp_path, 512, algo="sac", n_envs=4, eval_every=128, eval_seeds=2, progress=False,
+                    hyperparameters=tiny_sac, resume=True)  # fmt: skip
+    assert resumed["total_steps"] == 512
+    from stable_baselines3 import SAC
+
+    model = SAC.load(tmp_path / "model.zip")
+    assert model.num_timesteps == 512
+    policy = make_policy(f"agent:{tmp_path}", make_scenario("toy"), seed=0)
+    split = policy.act(np.array([4.0, 1.0]))
+    assert split.shape == (2,) and np.all((split >= 0) & (split <= 1))
