@@ -16,6 +16,7 @@ import numba as nb
 import numpy as np
 
 from metalore.core.channel import path_loss_db, snr_linear
+from metalore.core.jit import STEP_PATH
 from metalore.core.rng import (
     MOBILITY,
     PLACEMENT,
@@ -95,7 +96,7 @@ INIT_OK, INIT_PLACEMENT_FAILED = 0, 1
 # --------------------------------------------------------------------------- helpers
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(inline="always", **STEP_PATH)
 def _log_set(log_jid, log_rec, b, jid, field, value):
     """Write one field of job ``jid``'s log record, if logging is on and the row is still its own."""
     cap = log_jid.shape[1]
@@ -105,7 +106,7 @@ def _log_set(log_jid, log_rec, b, jid, field, value):
             log_rec[b, row, field] = value
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(inline="always", **STEP_PATH)
 def _count(totals, step_counts, b, c, counter, value):
     """Add ``value`` to a class counter, both the episode total and this step's increment."""
     totals[b, c, counter] += value
@@ -129,14 +130,14 @@ def _build_sensor_grid(pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start
         fill[cell] += 1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(inline="always", **STEP_PATH)
 def _cell_of(x, y, cell_m, nx, ny):
     cx = min(max(int(x / cell_m), 0), nx - 1)
     cy = min(max(int(y / cell_m), 0), ny - 1)
     return cy * nx + cx
 
 
-@nb.njit(cache=True)
+@nb.njit(**STEP_PATH)
 def nearest_sensor(b, x, y, pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items):
     """Id of the sensor of env ``b`` closest to (x, y), lowest id on ties; -1 if there are none.
 
@@ -276,7 +277,7 @@ def _init_one(
 # --------------------------------------------------------------------------- one step
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(inline="always", **STEP_PATH)
 def _enqueue_generated(
     b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len,
     next_jid, totals, step_counts, log_jid, log_rec,
@@ -318,7 +319,7 @@ def _enqueue_generated(
     dq_len[b, d] += 1
 
 
-@nb.njit(cache=True)
+@nb.njit(**STEP_PATH)
 def _step_one(
     b,
     action,
@@ -388,24 +389,23 @@ def _step_one(
 
     # 3-4. Action and scheduling: class budgets per BS, split within a class by the scheduler.
     # DECISION: only connected devices with queued data take part in the split.
-    n_part = np.zeros((m_bs, 2), np.int64)
-    weight_sum = np.zeros((m_bs, 2))
+    # (Counted per BS and class, not into a scratch array: the step path allocates nothing.)
     for d in range(n_dev):
         bandwidth_hz[b, d] = 0.0
-        m = assoc[b, d]
-        if m >= 0 and dq_len[b, d] > 0:
-            c = UE if d < num_ues else SENSOR
-            n_part[m, c] += 1
-            if scheduler == PROPORTIONAL_FAIR:
-                weight_sum[m, c] += math.log2(1.0 + snr[b, d]) / max(pf_avg_mbps[b, d], EPS)
     for m in range(m_bs):
         for c in range(2):
-            if n_part[m, c] == 0:
+            lo = 0 if c == UE else num_ues
+            hi = num_ues if c == UE else n_dev
+            n_part, weight_sum = 0, 0.0
+            for d in range(lo, hi):
+                if assoc[b, d] == m and dq_len[b, d] > 0:
+                    n_part += 1
+                    if scheduler == PROPORTIONAL_FAIR:
+                        weight_sum += math.log2(1.0 + snr[b, d]) / max(pf_avg_mbps[b, d], EPS)
+            if n_part == 0:
                 continue
             share = action[b, m, 0] if c == UE else 1.0 - action[b, m, 0]
             budget_hz = share * bs_bandwidth_hz[m]
-            lo = 0 if c == UE else num_ues
-            hi = num_ues if c == UE else n_dev
             if scheduler == ROUND_ROBIN:
                 # The whole class budget goes to the next backlogged device after the last one served.
                 size = hi - lo
@@ -420,9 +420,9 @@ def _step_one(
                     if assoc[b, d] == m and dq_len[b, d] > 0:
                         if scheduler == PROPORTIONAL_FAIR:
                             w = math.log2(1.0 + snr[b, d]) / max(pf_avg_mbps[b, d], EPS)
-                            bandwidth_hz[b, d] = budget_hz * w / weight_sum[m, c]
+                            bandwidth_hz[b, d] = budget_hz * w / weight_sum
                         else:
-                            bandwidth_hz[b, d] = budget_hz / n_part[m, c]
+                            bandwidth_hz[b, d] = budget_hz / n_part
 
     # 5. Transmission: FIFO per device, in device-id order (fixes the arrival order at the BS).
     for d in range(n_dev):
@@ -574,7 +574,7 @@ def init_envs(env_ids, seeds_in, *args):
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(**STEP_PATH)
 def step_envs(active, action, *args):
     """Step the environments where ``active`` is true; ``action`` is (B, M, 2) in [0, 1].
 
@@ -585,7 +585,7 @@ def step_envs(active, action, *args):
             _step_one(b, action, *args)
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(parallel=True, **STEP_PATH)
 def step_envs_parallel(active, action, *args):
     """``step_envs`` with the batch split across threads (for large batches)."""
     for b in nb.prange(action.shape[0]):

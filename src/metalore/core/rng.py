@@ -14,6 +14,8 @@ import math
 import numba as nb
 import numpy as np
 
+from metalore.core.jit import STEP_PATH
+
 # Streams of one environment: traffic draws, mobility draws, initial placement.
 TRAFFIC, MOBILITY, PLACEMENT = 0, 1, 2
 NUM_STREAMS = 3
@@ -55,7 +57,7 @@ def next_seed(seed: np.int64) -> np.int64:
     return np.int64(splitmix64(np.uint64(seed) ^ _MIX2) >> np.uint64(1))
 
 
-@nb.njit(cache=True)
+@nb.njit(**STEP_PATH)
 def next_u64_at(rng: np.ndarray, b: int, stream: int) -> np.uint64:
     """Advance stream ``rng[b, stream]`` (xoshiro256**, 4 state words) and return 64 random bits.
 
@@ -75,13 +77,13 @@ def next_u64_at(rng: np.ndarray, b: int, stream: int) -> np.uint64:
     return result
 
 
-@nb.njit(cache=True)
+@nb.njit(**STEP_PATH)
 def uniform_at(rng: np.ndarray, b: int, stream: int) -> float:
     """Return a float uniform on [0, 1) from stream ``rng[b, stream]``."""
     return float(next_u64_at(rng, b, stream) >> np.uint64(11)) * _TO_UNIT
 
 
-@nb.njit(cache=True)
+@nb.njit(**STEP_PATH)
 def poisson_at_least_one_at(rng: np.ndarray, b: int, stream: int, cdf: np.ndarray) -> int:
     """Return ``max(Poisson(λ), 1)`` by inverting the cumulative table ``cdf`` of Poisson(λ)."""
     k = np.searchsorted(cdf, uniform_at(rng, b, stream), side="right")
