@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -238,3 +240,17 @@ def test_sac_trains_checkpoints_its_replay_buffer_and_resumes(tmp_path):
     policy = make_policy(f"agent:{tmp_path}", make_scenario("toy"), seed=0)
     split = policy.act(np.array([4.0, 1.0]))
     assert split.shape == (2,) and np.all((split >= 0) & (split <= 1))
+
+
+def test_progress_bar_on_a_terminal_and_evaluation_lines_on_stdout(tmp_path, monkeypatch, capsys):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    tiny_train(tmp_path, steps=512, progress=True)
+    out = capsys.readouterr().out
+    assert out.count("eval reward") == 2  # steps 256 and 512
+    bar = terminal.getvalue()
+    assert "ppo:" in bar and "512/512" in bar

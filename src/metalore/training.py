@@ -348,6 +348,7 @@ def _make_callback(base: Any) -> Any:
                 self.trainer.evaluate_and_checkpoint(self.model)
 
         def _on_step(self) -> bool:
+            self.trainer.advance(self.num_timesteps)
             return True
 
     return EvaluateAndCheckpoint
@@ -365,6 +366,7 @@ class _Trainer:
         self.elapsed_before = 0.0
         self.progress = True
         self.best_reward, self.best_step = -math.inf, -1
+        self.bar: Any = None
 
     def start_at(self, step: int) -> None:
         self.rows = _read_evaluations(self.out_dir / "evaluations.csv", step)
@@ -393,12 +395,31 @@ class _Trainer:
             _save_atomically(self.out_dir / BEST_MODEL_FILE, model.save)
         self.next_eval = (step // self.every + 1) * self.every
         if self.progress:
-            print(
+            line = (
                 f"step {step}/{self.total}: eval reward {row['reward_mean']:.2f} ± {row['reward_ci95']:.2f}"
-                f" on {len(self.seeds)} seeds ({elapsed:.0f} s)",
-                flush=True,
+                f" on {len(self.seeds)} seeds ({elapsed:.0f} s)"
             )
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stdout)  # above the bar, which stays on stderr
+            else:
+                print(line, flush=True)
         return row
+
+    def open_bar(self, start: int, label: str) -> None:
+        """A progress bar of the training steps on stderr (only when it is a terminal)."""
+        from tqdm import tqdm
+
+        if self.progress and sys.stderr.isatty():
+            self.bar = tqdm(total=self.total, initial=start, unit="step", desc=label, file=sys.stderr)
+
+    def advance(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 # --------------------------------------------------------------------------- training
@@ -468,7 +489,7 @@ def train(
         eval_every: steps between evaluations (each also writes a checkpoint).
         eval_seeds: held-out episode seeds, or a count ``N`` for seeds 1000..1000+N-1.
         resume: continue from the newest checkpoint in ``out_dir`` (with the same scenario and algo).
-        progress: print one line per evaluation.
+        progress: print one line per evaluation, and show a progress bar on stderr when it is a terminal.
         hyperparameters: overrides of :data:`DEFAULT_HYPERPARAMETERS` for ``algo``.
         callback: an extra SB3 callback (or list of them) passed to ``learn``.
         normalize: train on running-mean/variance normalized observations and rewards
@@ -537,6 +558,7 @@ def train(
         model = algo_class("MlpPolicy", vec_env, seed=seed, device="cpu", tensorboard_log=tb_dir, verbose=0, **params)
     extra = callback if isinstance(callback, list) else [callback] if callback is not None else []
     remaining = max(total_steps - int(model.num_timesteps), 0)
+    trainer.open_bar(int(model.num_timesteps), algo)
     try:
         if remaining:
             model.learn(
@@ -548,6 +570,7 @@ def train(
         final = trainer.rows[-1] if trainer.rows and int(trainer.rows[-1]["step"]) == model.num_timesteps else None
         final = final or trainer.evaluate_and_checkpoint(model)
     finally:
+        trainer.close_bar()
         vec_env.close()
     _save_normalizer(model, out_dir / NORMALIZER_FILE)
     _save_atomically(out_dir / "model.zip", model.save)
