@@ -467,62 +467,74 @@ def plot_summary(summary: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_pareto(grid: pd.DataFrame, path: Path, agents: pd.DataFrame | None = None) -> Path:
-    """Static splits: UE throughput against mean AoRI, coloured by mean AoSI; the Pareto front labelled.
+    """Static splits in two projections of the 3-objective space; the Pareto front ringed and labelled.
 
-    ``agents`` (optional): one row per trained agent with the same metric columns, marked with stars.
+    Left: UE throughput against mean AoRI, coloured by mean AoSI. Right: mean AoSI against mean
+    AoRI, coloured by throughput (the throughput saturates for many splits, which piles them up
+    on the left panel; the right one separates them). ``agents`` (optional): one row per trained
+    agent with the same metric columns, marked with stars on both panels.
     """
-    fig = _figure(9, 6)
-    ax = fig.subplots()
+    fig = _figure(15, 6)
+    axes = fig.subplots(1, 2)
     defined = grid.dropna(subset=[c for c, _ in PARETO_OBJECTIVES])
     front = pareto_front(defined)
-    aosi = defined["aosi_mean"].to_numpy(dtype=float)
-    points = ax.scatter(
-        defined["aori_mean"],
-        defined["ue_throughput_mbps"],
-        c=aosi,
-        cmap="viridis",
-        s=np.where(front, 110, 40),
-        edgecolors=np.where(front, "red", "none"),
-        linewidths=1.8,
-        zorder=2,
+    panels = (
+        ("ue_throughput_mbps", "UE throughput (Mbit/s, higher is better)", "aosi_mean", "mean AoSI (steps)"),
+        ("aosi_mean", "mean AoSI (steps, lower is better)", "ue_throughput_mbps", "UE throughput (Mbit/s)"),
     )
-    fig.colorbar(points, ax=ax, label="mean AoSI (steps)")
-    for row in defined[front].itertuples():
-        ax.annotate(
-            f"{row.bw_ue:g},{row.comp_ue:g}",
-            (row.aori_mean, row.ue_throughput_mbps),
-            textcoords="offset points",
-            xytext=(6, 6),
-            fontsize="small",
-            color="darkred",
+    for ax, (y, y_label, colour, colour_label) in zip(axes, panels, strict=True):
+        points = ax.scatter(
+            defined["aori_mean"],
+            defined[y],
+            c=defined[colour].to_numpy(dtype=float),
+            cmap="viridis",
+            s=np.where(front, 110, 40),
+            edgecolors=np.where(front, "red", "none"),
+            linewidths=1.8,
+            zorder=2,
         )
-    handles = [
-        ax.scatter([], [], s=110, facecolors="none", edgecolors="red", linewidths=1.8, label="Pareto front (bw,comp)"),
-        ax.scatter([], [], s=40, color="grey", label="other static split"),
-    ]
-    if agents is not None and len(agents):
-        for row in agents.itertuples():
-            ax.scatter(
-                row.aori_mean, row.ue_throughput_mbps, marker="*", s=300, color="black", zorder=3, edgecolors="white"
-            )
+        fig.colorbar(points, ax=ax, label=colour_label)
+        # stagger the labels of the front: neighbouring splits often sit on top of each other
+        ordered = defined[front].sort_values(["aori_mean", y])
+        for i, row in enumerate(ordered.itertuples()):
             ax.annotate(
-                str(row.Index),
-                (row.aori_mean, row.ue_throughput_mbps),
-                xytext=(8, -12),
+                f"{row.bw_ue:g},{row.comp_ue:g}",
+                (row.aori_mean, getattr(row, y)),
                 textcoords="offset points",
+                xytext=(7, 5 + 11 * (i % 3)),
                 fontsize="small",
-                fontweight="bold",
+                color="darkred",
+                arrowprops={"arrowstyle": "-", "color": "darkred", "lw": 0.5} if i % 3 else None,
             )
-        handles.append(ax.scatter([], [], marker="*", s=200, color="black", label="trained agent"))
-    ax.legend(handles=handles, loc="best", fontsize="small")
-    ax.set(xlabel="mean AoRI (steps, lower is better)", ylabel="UE throughput (Mbit/s, higher is better)")
+        handles = [
+            ax.scatter(
+                [], [], s=110, facecolors="none", edgecolors="red", linewidths=1.8, label="Pareto front (bw,comp)"
+            ),
+            ax.scatter([], [], s=40, color="grey", label="other static split"),
+        ]
+        if agents is not None and len(agents):
+            for row in agents.itertuples():
+                ax.scatter(
+                    row.aori_mean, getattr(row, y), marker="*", s=300, color="black", zorder=3, edgecolors="white"
+                )
+                ax.annotate(
+                    str(row.Index),
+                    (row.aori_mean, getattr(row, y)),
+                    xytext=(8, -12),
+                    textcoords="offset points",
+                    fontsize="small",
+                    fontweight="bold",
+                )
+            handles.append(ax.scatter([], [], marker="*", s=200, color="black", label="trained agent"))
+        ax.legend(handles=handles, loc="best", fontsize="small")
+        ax.set(xlabel="mean AoRI (steps, lower is better)", ylabel=y_label)
+        ax.grid(alpha=0.3)
     skipped = len(grid) - len(defined)
     note = f"; {skipped} without completed UE jobs not shown" if skipped else ""
-    ax.set_title(
-        "Pareto front of the static splits (bw_ue, comp_ue): throughput, AoRI, AoSI\n"
+    fig.suptitle(
+        "Pareto front of the static splits (bw_ue, comp_ue): UE throughput ↑, mean AoRI ↓, mean AoSI ↓ — "
         f"{len(defined)} splits shown, {int(front.sum())} non-dominated{note}"
     )
-    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
