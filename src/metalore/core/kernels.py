@@ -216,26 +216,6 @@ def _place_sensors(rng_s, pos_m, num_ues, bs_pos_m, area_w, area_h, r_min, r_max
     return False
 
 
-@nb.njit(**STEP_PATH)
-def _update_link(
-    b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, dev_height_m, dev_noise_w,
-    dev_snr_threshold, channel_model, los, link_bs, link_snr,
-):  # fmt: skip
-    """Association of device ``d`` at its current position: strongest received power, -1 below threshold."""
-    best_m, best_snr = -1, -1.0
-    for m in range(bs_pos_m.shape[0]):
-        dx = pos_m[b, d, 0] - bs_pos_m[m, 0]
-        dy = pos_m[b, d, 1] - bs_pos_m[m, 1]
-        loss = path_loss_db(
-            channel_model, math.sqrt(dx * dx + dy * dy), bs_frequency_mhz[m], bs_height_m[m], dev_height_m[d], los
-        )
-        s = snr_linear(bs_tx_power_dbm[m], loss, dev_noise_w[d])
-        if s > best_snr:
-            best_m, best_snr = m, s
-    link_snr[b, d] = best_snr
-    link_bs[b, d] = best_m if best_snr >= dev_snr_threshold[d] else -1
-
-
 # --------------------------------------------------------------------------- episode start
 
 
@@ -251,7 +231,7 @@ def _init_one(
     sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
     late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, link_bs, link_snr, dq, dq_head, dq_len, bq,
+    t, seeds, rng, pos_m, waypoint_m, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
 ):  # fmt: skip
@@ -291,11 +271,6 @@ def _init_one(
     ):
         return INIT_PLACEMENT_FAILED
     _build_sensor_grid(pos_m[b], num_ues, grid_cell_m, grid_nx, grid_ny, grid_start[b], grid_items[b])
-    for d in range(pos_m.shape[1]):
-        _update_link(
-            b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, dev_height_m, dev_noise_w,
-            dev_snr_threshold, channel_model, los, link_bs, link_snr,
-        )  # fmt: skip
     return INIT_OK
 
 
@@ -356,7 +331,7 @@ def _step_one(
     sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
     late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, link_bs, link_snr, dq, dq_head, dq_len, bq,
+    t, seeds, rng, pos_m, waypoint_m, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
     # StepOutput
@@ -373,11 +348,20 @@ def _step_one(
     done_n[b] = 0
     r = 0.0
 
-    # 1. Association: strongest received power; below the SNR threshold -> unconnected
-    # (_update_link, computed whenever a device moved).
+    # 1. Association: strongest received power; below the SNR threshold -> unconnected.
     for d in range(n_dev):
-        snr[b, d] = link_snr[b, d]
-        assoc[b, d] = link_bs[b, d]
+        best_m, best_snr = -1, -1.0
+        for m in range(m_bs):
+            dx = pos_m[b, d, 0] - bs_pos_m[m, 0]
+            dy = pos_m[b, d, 1] - bs_pos_m[m, 1]
+            loss = path_loss_db(
+                channel_model, math.sqrt(dx * dx + dy * dy), bs_frequency_mhz[m], bs_height_m[m], dev_height_m[d], los
+            )
+            s = snr_linear(bs_tx_power_dbm[m], loss, dev_noise_w[d])
+            if s > best_snr:
+                best_m, best_snr = m, s
+        snr[b, d] = best_snr
+        assoc[b, d] = best_m if best_snr >= dev_snr_threshold[d] else -1
 
     # 2. Generation: UE requests (Bernoulli), then periodic sensor updates.
     phase = 0
@@ -572,10 +556,6 @@ def _step_one(
             else:
                 pos_m[b, k, 0] += dx / dist * hop
                 pos_m[b, k, 1] += dy / dist * hop
-            _update_link(
-                b, k, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, dev_height_m, dev_noise_w,
-                dev_snr_threshold, channel_model, los, link_bs, link_snr,
-            )  # fmt: skip
     t[b] = tnow + 1
 
 

@@ -191,11 +191,6 @@ class State(NamedTuple):
     rng: np.ndarray  # (B, 3, 4) uint64, xoshiro256** streams (traffic, mobility, placement)
     pos_m: np.ndarray  # (B, D, 2) float64, device positions (m)
     waypoint_m: np.ndarray  # (B, K, 2) float64, random-waypoint targets (m)
-    # DECISION: a device's link is cached and recomputed only when the device moves (at
-    # reset, and for a UE after each mobility step): static sensors would otherwise repeat
-    # the same path loss and 10**x every step, a fifth of the paper scenario's step.
-    link_bs: np.ndarray  # (B, D) int64, BS a device at its current position attaches to (-1 unconnected)
-    link_snr: np.ndarray  # (B, D) float64, linear SNR to its strongest BS at its current position
     dq: np.ndarray  # (B, D, Q, DQ_FIELDS) float64, uplink FIFO ring buffers of job records
     dq_head: np.ndarray  # (B, D) int64, ring-buffer head slot
     dq_len: np.ndarray  # (B, D) int64, jobs queued (jobs)
@@ -338,8 +333,6 @@ def allocate_state(params: Params, batch: int) -> State:
         rng=np.zeros((batch, NUM_STREAMS, 4), np.uint64),
         pos_m=np.zeros((batch, d, 2)),
         waypoint_m=np.zeros((batch, k, 2)),
-        link_bs=np.full((batch, d), -1, np.int64),
-        link_snr=np.zeros((batch, d)),
         dq=np.zeros((batch, d, q, DQ_FIELDS)),
         dq_head=np.zeros((batch, d), np.int64),
         dq_len=np.zeros((batch, d), np.int64),
