@@ -494,9 +494,16 @@ def plot_pareto(grid: pd.DataFrame, path: Path, agents: pd.DataFrame | None = No
             zorder=2,
         )
         fig.colorbar(points, ax=ax, label=colour_label)
-        # stagger the labels of the front: neighbouring splits often sit on top of each other
+        # stagger the labels of the front, and skip those of points crowding an already labelled one
         ordered = defined[front].sort_values(["aori_mean", y])
-        for i, row in enumerate(ordered.itertuples()):
+        spans = [float(np.ptp(defined[c].to_numpy(dtype=float))) or 1.0 for c in ("aori_mean", y)]
+        labelled: list[tuple[float, float]] = []
+        for row in ordered.itertuples():
+            at = (row.aori_mean / spans[0], getattr(row, y) / spans[1])
+            if any(math.hypot(at[0] - u, at[1] - v) < 0.04 for u, v in labelled):
+                continue
+            i = len(labelled)
+            labelled.append(at)
             ax.annotate(
                 f"{row.bw_ue:g},{row.comp_ue:g}",
                 (row.aori_mean, getattr(row, y)),
@@ -506,26 +513,37 @@ def plot_pareto(grid: pd.DataFrame, path: Path, agents: pd.DataFrame | None = No
                 color="darkred",
                 arrowprops={"arrowstyle": "-", "color": "darkred", "lw": 0.5} if i % 3 else None,
             )
+        crowded = int(front.sum()) - len(labelled)
+        extra = f"; {crowded} crowded ones unlabelled" if crowded else ""
         handles = [
             ax.scatter(
-                [], [], s=110, facecolors="none", edgecolors="red", linewidths=1.8, label="Pareto front (bw,comp)"
+                [],
+                [],
+                s=110,
+                facecolors="none",
+                edgecolors="red",
+                linewidths=1.8,
+                label=f"Pareto front (bw,comp){extra}",
             ),
             ax.scatter([], [], s=40, color="grey", label="other static split"),
         ]
         if agents is not None and len(agents):
-            for row in agents.itertuples():
-                ax.scatter(
-                    row.aori_mean, getattr(row, y), marker="*", s=300, color="black", zorder=3, edgecolors="white"
+            # one colour per agent, named in the legend (agents often sit too close for text labels)
+            star_colors = ["black", "#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b"]
+            for k, row in enumerate(agents.itertuples()):
+                color = star_colors[k % len(star_colors)]
+                handles.append(
+                    ax.scatter(
+                        row.aori_mean,
+                        getattr(row, y),
+                        marker="*",
+                        s=300,
+                        color=color,
+                        zorder=3,
+                        edgecolors="white",
+                        label=str(row.Index),
+                    )
                 )
-                ax.annotate(
-                    str(row.Index),
-                    (row.aori_mean, getattr(row, y)),
-                    xytext=(8, -12),
-                    textcoords="offset points",
-                    fontsize="small",
-                    fontweight="bold",
-                )
-            handles.append(ax.scatter([], [], marker="*", s=200, color="black", label="trained agent"))
         ax.legend(handles=handles, loc="best", fontsize="small")
         ax.set(xlabel="mean AoRI (steps, lower is better)", ylabel=y_label)
         ax.grid(alpha=0.3)
