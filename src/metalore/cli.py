@@ -854,8 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the published experiments: Pareto front, PPO vs the best static split, coupling, dynamic traffic",
         description=(
             "Run the four experiments of MODEL.md section 7 on fixed evaluation seeds and write plots (PNG), "
-            "results.md and the CSV/JSON behind them. --quick takes a few minutes on 2 cores; the default "
-            "(full) budget about an hour. Budget fields can be overridden one by one."
+            "results.md and the CSV/JSON behind them. --quick takes about 2 minutes on 2 cores; the default "
+            "(full) budget about 12 minutes with --workers 2. Budget fields can be overridden one by one."
         ),
         epilog="example: metalore compare --quick --out runs/compare",
     )

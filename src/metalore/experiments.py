@@ -124,8 +124,8 @@ class Budget:
 
 
 BUDGETS = {
-    # measured on 2 cores: ~2.5 minutes (PPO ~5,000 steps/s); 150k dynamic steps were too few (PPO had not
-    # yet left its initial split: reward 600 vs 3,500 for the best static split), 200k were enough
+    # measured on 2 cores with --workers 2: quick 1.5 min, full 11-13 min. 150k dynamic steps were too few
+    # (PPO had not left its initial split: reward 600 vs 3,500 for the best static split); 200k were enough
     "quick": Budget(grid=6, eval_seeds=10, train_steps=150_000, dynamic_train_steps=300_000, train_seeds=1, n_envs=8),
     "full": Budget(
         grid=11, eval_seeds=30, train_steps=500_000, dynamic_train_steps=1_000_000, train_seeds=3, n_envs=16
