@@ -82,7 +82,7 @@ from metalore.backends import BACKENDS
 from metalore.config import PRESETS, ConfigError, Scenario, deep_merge, load_config_file, make_scenario
 from metalore.env import MetaLoreEnv
 from metalore.evaluation import HEADLINE_METRICS, best_split, evaluate, grid_search, summarize
-from metalore.io import atomic_path, package_versions, write_json, write_text
+from metalore.io import package_versions, write_csv, write_json, write_text
 from metalore.joblog import write_job_log
 from metalore.plots import add_plot_arguments, run_plot
 from metalore.policies import POLICIES, PolicyError, make_policy
@@ -261,11 +261,6 @@ def _versions() -> dict[str, str | None]:
     return found
 
 
-def _write_csv(frame: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
 def _write_job_logs(env: MetaLoreEnv, out: Path, episode: int) -> list[str]:
     frame = env.job_log()
     names = [f"job_log_{episode:03d}.csv"]
@@ -311,9 +306,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import pandas as pd  # idem
 
     mean = _mean_row(rows)
-    _write_csv(pd.DataFrame(rows), out / "episodes.csv")
+    write_csv(out / "episodes.csv", pd.DataFrame(rows))
     write_json(out / "episodes.json", {"episodes": rows, "mean": mean})
-    _write_csv(pd.DataFrame(trace, columns=list(STEP_COLUMNS)), out / "steps.csv")
+    write_csv(out / "steps.csv", pd.DataFrame(trace, columns=list(STEP_COLUMNS)))
     write_text(out / "scenario.yaml", scenario_yaml(scenario))
     write_json(
         out / "run.json",
@@ -463,8 +458,8 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         address=args.ray_address,
     )
     summary = summarize(episodes)
-    _write_csv(episodes, out / "episodes.csv")
-    _write_csv(summary, out / "summary.csv")
+    write_csv(out / "episodes.csv", episodes)
+    write_csv(out / "summary.csv", summary)
     write_json(out / "summary.json", _summary_json(summary, episodes, seeds))
     write_text(out / "scenario.yaml", scenario_yaml(scenario))
     write_json(
@@ -505,7 +500,7 @@ def cmd_grid(args: argparse.Namespace, argv: Sequence[str]) -> int:
         scenario, args.grid, seeds, workers=args.workers, backend=args.backend, address=args.ray_address
     )
     bw_ue, comp_ue = best_split(table)
-    _write_csv(table, out / "grid.csv")
+    write_csv(out / "grid.csv", table)
     write_text(out / "scenario.yaml", scenario_yaml(scenario))
     write_json(
         out / "run.json",

@@ -57,7 +57,7 @@ import numpy as np
 from metalore.config import Scenario, make_scenario
 from metalore.env import MetaLoreEnv
 from metalore.evaluation import best_split, evaluate, grid_search, grid_table, paired_differences, summarize
-from metalore.io import atomic_path, write_json, write_text
+from metalore.io import write_csv, write_json, write_text
 from metalore.policies import make_policy
 from metalore.trace import STEP_COLUMNS, phase_starts, run_episode
 
@@ -134,13 +134,6 @@ BUDGETS = {
 
 
 # --------------------------------------------------------------------------- helpers
-def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-    return path
-
-
 def _fmt(value: float, fmt: str) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
 
@@ -164,6 +157,19 @@ def _markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _split_name(bw: float, comp: float) -> str:
     return f"static:{bw:g},{comp:g}"
+
+
+def _split_episodes(per_episode: pd.DataFrame, splits: Sequence[tuple[float, float]]) -> pd.DataFrame:
+    """The grid's episodes of ``splits`` (each once), with ``policy`` = ``static:BW,COMP`` as evaluate() names it."""
+    import pandas as pd
+
+    return pd.concat(
+        [
+            per_episode[(per_episode["bw_ue"] == b) & (per_episode["comp_ue"] == c)].assign(policy=_split_name(b, c))
+            for b, c in dict.fromkeys(splits)
+        ],
+        ignore_index=True,
+    )
 
 
 def _interior_best(table: pd.DataFrame) -> tuple[float, float]:
@@ -256,13 +262,7 @@ def _coupling(per_episode: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
             "the grid has no split with bw_ue = 1 or comp_ue = 1: use a grid of at least 2 points per axis"
         )
     cases = [(bw_best, comp_best), *corners.values()]
-    episodes = pd.concat(
-        [
-            per_episode[(per_episode["bw_ue"] == b) & (per_episode["comp_ue"] == c)].assign(policy=_split_name(b, c))
-            for b, c in dict.fromkeys(cases)
-        ],
-        ignore_index=True,
-    )
+    episodes = _split_episodes(per_episode, cases)
     metrics = list(COUPLING_METRICS)
     base = _split_name(bw_best, comp_best)
     diffs = paired_differences(episodes, base, metrics)
@@ -301,16 +301,7 @@ def _phase_table(grid_episodes: pd.DataFrame, agent_episodes: pd.DataFrame, n_ph
         ranked = grid_means.sort_values([column, "bw_ue", "comp_ue"], ascending=[False, True, True], kind="stable")
         static_names[column] = (float(ranked.iloc[0]["bw_ue"]), float(ranked.iloc[0]["comp_ue"]))
     chosen = {overall, *static_names.values()}
-    static_episodes = pd.concat(
-        [
-            grid_episodes[(grid_episodes["bw_ue"] == b) & (grid_episodes["comp_ue"] == c)].assign(
-                policy=_split_name(b, c)
-            )
-            for b, c in sorted(chosen)
-        ],
-        ignore_index=True,
-    )
-    episodes = pd.concat([agent_episodes, static_episodes], ignore_index=True)
+    episodes = pd.concat([agent_episodes, _split_episodes(grid_episodes, sorted(chosen))], ignore_index=True)
     rows = []
     for k, column in enumerate(columns):
         phase = "overall" if column == "reward" else str(k)
@@ -532,7 +523,7 @@ def compare(
     files: list[str] = []
 
     def csv(frame: pd.DataFrame, name: str) -> None:
-        _write_csv(frame, out / name)
+        write_csv(out / name, frame)
         files.append(name)
 
     from metalore.cli import scenario_yaml
@@ -580,24 +571,20 @@ def compare(
     # 4. dynamic traffic
     log(f"4/4 dynamic traffic on {dynamic.name}: {len(starts)} phases starting at steps {starts}")
     dyn_grid = grid_search(dynamic, budget.grid, seeds, episodes=True, **fan_out)
-    _write_csv(dyn_grid, out / "dynamic" / "grid_episodes.csv")
-    files.append("dynamic/grid_episodes.csv")
+    csv(dyn_grid, "dynamic/grid_episodes.csv")
     dyn_agents = _train_agents(
         dynamic, out / "dynamic" / "agents", budget.dynamic_train_steps, budget, log, dynamic.name, fan_out
     )
     dyn_policies: dict[str, Any] = {name: f"agent:{path}" for name, path in dyn_agents.items()}
     dyn_policies.update({h: h for h in HEURISTICS if h != "random"})
     dyn_episodes = evaluate(dyn_policies, dynamic, seeds, **fan_out)
-    _write_csv(dyn_episodes, out / "dynamic" / "episodes.csv")
-    files.append("dynamic/episodes.csv")
+    csv(dyn_episodes, "dynamic/episodes.csv")
     phases = _phase_table(dyn_grid, dyn_episodes[dyn_episodes["policy"].isin(list(dyn_agents))], len(starts))
-    _write_csv(phases, out / "dynamic" / "phases.csv")
-    files.append("dynamic/phases.csv")
+    csv(phases, "dynamic/phases.csv")
     trace_policies = {name: f"agent:{path}" for name, path in list(dyn_agents.items())[:1]}
     trace_policies.update({split: split for split in dict.fromkeys(phases["reference_split"])})
     traces = _traces(dynamic, trace_policies, seeds[0])
-    _write_csv(traces, out / "dynamic" / "steps.csv")
-    files.append("dynamic/steps.csv")
+    csv(traces, "dynamic/steps.csv")
 
     # tables, plots, record
     agent_rows = summary[summary["policy"].isin(list(agents))]

@@ -39,6 +39,13 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def write_csv(path: str | Path, frame: Any) -> Path:
+    """Write the pandas DataFrame ``frame`` to ``path`` as CSV (no index) atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically (NaN becomes null)."""
     return write_text(path, json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")

@@ -77,7 +77,7 @@ from metalore.backends import check_backend, open_backend
 from metalore.config import Scenario, make_scenario
 from metalore.core.simulator import observation_layout
 from metalore.evaluation import HEADLINE_METRICS, evaluate, summarize, t_confidence_interval
-from metalore.io import atomic_path, package_versions, write_json
+from metalore.io import atomic_path, package_versions, write_csv, write_json
 from metalore.policies import POLICIES, Policy, PolicyError, _spec_error, register_policy, scenario_of
 
 __all__ = [
@@ -700,8 +700,7 @@ def train_seeds(
         for seed, run in zip(seeds, runs, strict=True)
     ]
     table = pd.DataFrame(rows)
-    with atomic_path(out_dir / "seeds.csv") as tmp:
-        table.to_csv(tmp, index=False)
+    write_csv(out_dir / "seeds.csv", table)
     summary = {
         "seeds": seeds,
         "folders": [seed_folder(out_dir, seed).name for seed in seeds],
