@@ -447,7 +447,7 @@ def per_step_us(config: dict[str, Any], min_seconds: float, repeats: int) -> dic
     env_chunk()
     core = timed_rate(core_chunk, min_seconds, 2 * scenario.steps + 1, repeats)
     gym_env = timed_rate(env_chunk, min_seconds, 2 * scenario.steps + 1, repeats)
-    connected = float((sim.out.assoc[0] >= 0).mean())
+    connected = float((sim.state.assoc[0] >= 0).mean())
     return {
         "core_us": 1e6 / core["best"],
         "env_us": 1e6 / gym_env["best"],

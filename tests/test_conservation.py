@@ -140,7 +140,7 @@ def check_conservation(env: MetaLoreEnv, step_sums: np.ndarray) -> None:
 def check_bandwidth(env: MetaLoreEnv, action: np.ndarray) -> None:
     out = env.sim.out
     k = env.scenario.num_ues
-    assoc, bandwidth = out.assoc[0], out.bandwidth_hz[0]
+    assoc, bandwidth = env.sim.state.assoc[0], out.bandwidth_hz[0]
     assert np.all(bandwidth[assoc < 0] == 0.0), "an unconnected device got bandwidth"
     budget = env.sim.params.bs_bandwidth_hz
     for m in range(env.scenario.num_bs):

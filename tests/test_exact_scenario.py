@@ -194,7 +194,7 @@ def test_unconnected_ue_sends_nothing_and_drops_at_its_queue():
     env = make_env({"ue": {"snr_threshold": 1e9, "queue_capacity": 2}})
     rewards, _ = run(env, [(0.5, 0.5)] * 6)
     assert rewards == [0.0] * 6
-    assert env.sim.out.assoc[0].tolist() == [-1, 0]
+    assert env.sim.state.assoc[0].tolist() == [-1, 0]
     ue = env.sim.totals(0)["ue"]
     assert (ue["generated_jobs"], ue["dropped_uplink_jobs"], ue["sent_jobs"]) == (6, 4, 0)
     assert env.sim.state.dq_len[0].tolist() == [2, 0]
@@ -214,7 +214,7 @@ def test_shared_twin_and_class_major_processing_across_base_stations():
         }
     )
     rewards, infos = run(env, [(0.5, 0.5, 0.5, 0.5)] * 3)
-    assert env.sim.out.assoc[0].tolist() == [1, 0]
+    assert env.sim.state.assoc[0].tolist() == [1, 0]
     assert rewards == pytest.approx([0.0, 19.0, 9.0], abs=1e-12)
     assert infos[0]["queue_lengths"].tolist() == [[0, 0], [1, 0]]
     assert ages(infos)[1] == [(1, 0), (0, 1)]

@@ -119,8 +119,8 @@ def assert_same_state(sim: BatchSimulator, ref: ReferenceSim, reward: float, whe
     s, out = sim.state, sim.out
     assert close(float(out.reward[0]), reward), f"{where}: reward core {out.reward[0]} != reference {reward}"
     assert int(s.t[0]) == ref.t
-    assert out.assoc[0].tolist() == ref.assoc, f"{where}: association"
-    np.testing.assert_allclose(out.snr[0], ref.snr, rtol=1e-12, err_msg=where)
+    assert s.assoc[0].tolist() == ref.assoc, f"{where}: association"
+    np.testing.assert_allclose(s.snr[0], ref.snr, rtol=1e-12, err_msg=where)
     np.testing.assert_allclose(out.bandwidth_hz[0], ref.bandwidth_hz, rtol=1e-12, atol=1e-9, err_msg=where)
     for d in range(ref.num_devices):
         assert_jobs_equal(core_uplink(sim, d), ref_uplink(ref, d), f"{where}: uplink of device {d}")

@@ -453,7 +453,7 @@ class Renderer:
         self._sensors.set_array(np.ma.masked_invalid(twin_age))
         self._ues.set_offsets(ue_pos)
         self._ues.set_array(np.ma.masked_invalid(self._ue_aori))
-        assoc = out.assoc[b, :k] if t > 0 else np.full(k, -1)
+        assoc = self.sim.state.assoc[b, :k] if t > 0 else np.full(k, -1)
         linked = assoc >= 0
         self._assoc_lines.set_segments(list(np.stack([ue_pos[linked], p.bs_pos_m[assoc[linked]]], axis=1)))
         if self.num_sensors and k:

@@ -15,7 +15,7 @@ import math
 import numba as nb
 import numpy as np
 
-from metalore.core.channel import path_loss_db, snr_linear
+from metalore.core.channel import OKUMURA_HATA, okumura_hata_from_logs, path_loss_db, snr_linear
 from metalore.core.jit import STEP_PATH
 from metalore.core.rng import (
     MOBILITY,
@@ -216,6 +216,32 @@ def _place_sensors(rng_s, pos_m, num_ues, bs_pos_m, area_w, area_h, r_min, r_max
     return False
 
 
+@nb.njit(inline="always", **STEP_PATH)
+def _associate(
+    b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency, bs_log10_height,
+    dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+):  # fmt: skip
+    """Link of device ``d`` at its current position: the BS of strongest SNR, -1 below the threshold.
+
+    Ties go to the lowest BS id. Okumura-Hata takes the per-BS logarithms precomputed in
+    ``Params`` (same expression as ``core.channel.okumura_hata_db``, so the same result).
+    """
+    best_m, best_snr = -1, -1.0
+    for m in range(bs_pos_m.shape[0]):
+        dx = pos_m[b, d, 0] - bs_pos_m[m, 0]
+        dy = pos_m[b, d, 1] - bs_pos_m[m, 1]
+        dist = math.sqrt(dx * dx + dy * dy)
+        if channel_model == OKUMURA_HATA:
+            loss = okumura_hata_from_logs(dist, bs_log10_frequency[m], bs_log10_height[m], dev_height_m[d])
+        else:
+            loss = path_loss_db(channel_model, dist, bs_frequency_mhz[m], bs_height_m[m], dev_height_m[d], los)
+        s = snr_linear(bs_tx_power_dbm[m], loss, dev_noise_w[d])
+        if s > best_snr:
+            best_m, best_snr = m, s
+    snr[b, d] = best_snr
+    assoc[b, d] = best_m if best_snr >= dev_snr_threshold[d] else -1
+
+
 # --------------------------------------------------------------------------- episode start
 
 
@@ -225,13 +251,13 @@ def _init_one(
     seed,
     # Params
     steps, dt_s, area_w_m, area_h_m, num_ues, bs_pos_m, bs_bandwidth_hz, bs_frequency_mhz, bs_tx_power_dbm,
-    bs_height_m, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
+    bs_height_m, bs_log10_frequency, bs_log10_height, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
     dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
     place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
     sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
     late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, dq, dq_head, dq_len, bq,
+    t, seeds, rng, pos_m, waypoint_m, assoc, snr, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
 ):  # fmt: skip
@@ -271,6 +297,11 @@ def _init_one(
     ):
         return INIT_PLACEMENT_FAILED
     _build_sensor_grid(pos_m[b], num_ues, grid_cell_m, grid_nx, grid_ny, grid_start[b], grid_items[b])
+    for d in range(pos_m.shape[1]):  # UEs too, so the state is complete before the first step
+        _associate(
+            b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency,
+            bs_log10_height, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+        )  # fmt: skip
     return INIT_OK
 
 
@@ -325,17 +356,17 @@ def _step_one(
     action,
     # Params
     steps, dt_s, area_w_m, area_h_m, num_ues, bs_pos_m, bs_bandwidth_hz, bs_frequency_mhz, bs_tx_power_dbm,
-    bs_height_m, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
+    bs_height_m, bs_log10_frequency, bs_log10_height, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
     dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
     place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
     sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
     late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, dq, dq_head, dq_len, bq,
+    t, seeds, rng, pos_m, waypoint_m, assoc, snr, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
     # StepOutput
-    reward, step_counts, done_n, done_aori, done_aosi, done_ue, assoc, snr, bandwidth_hz,
+    reward, step_counts, done_n, done_aori, done_aosi, done_ue, bandwidth_hz,
 ):  # fmt: skip
     """Advance environment ``b`` by one step under ``action[b]`` (MODEL.md §2, steps 1-8)."""
     tnow = t[b]
@@ -349,19 +380,12 @@ def _step_one(
     r = 0.0
 
     # 1. Association: strongest received power; below the SNR threshold -> unconnected.
-    for d in range(n_dev):
-        best_m, best_snr = -1, -1.0
-        for m in range(m_bs):
-            dx = pos_m[b, d, 0] - bs_pos_m[m, 0]
-            dy = pos_m[b, d, 1] - bs_pos_m[m, 1]
-            loss = path_loss_db(
-                channel_model, math.sqrt(dx * dx + dy * dy), bs_frequency_mhz[m], bs_height_m[m], dev_height_m[d], los
-            )
-            s = snr_linear(bs_tx_power_dbm[m], loss, dev_noise_w[d])
-            if s > best_snr:
-                best_m, best_snr = m, s
-        snr[b, d] = best_snr
-        assoc[b, d] = best_m if best_snr >= dev_snr_threshold[d] else -1
+    # Sensors never move: their links were set at reset, only the UEs' are recomputed.
+    for k in range(num_ues):
+        _associate(
+            b, k, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency,
+            bs_log10_height, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+        )  # fmt: skip
 
     # 2. Generation: UE requests (Bernoulli), then periodic sensor updates.
     phase = 0

@@ -147,6 +147,8 @@ class Params(NamedTuple):
     bs_frequency_mhz: np.ndarray  # (M,) float64, carrier frequency (MHz)
     bs_tx_power_dbm: np.ndarray  # (M,) float64, transmit power of the link budget (dBm)
     bs_height_m: np.ndarray  # (M,) float64
+    bs_log10_frequency: np.ndarray  # (M,) float64, log10 of bs_frequency_mhz (hoisted out of every link)
+    bs_log10_height: np.ndarray  # (M,) float64, log10 of bs_height_m
     bs_compute_ups: np.ndarray  # (M,) float64, MEC compute (units/s)
     bs_queue_capacity: int  # MEC queue capacity (jobs, per queue)
     dev_height_m: np.ndarray  # (D,) float64
@@ -191,6 +193,9 @@ class State(NamedTuple):
     rng: np.ndarray  # (B, 3, 4) uint64, xoshiro256** streams (traffic, mobility, placement)
     pos_m: np.ndarray  # (B, D, 2) float64, device positions (m)
     waypoint_m: np.ndarray  # (B, K, 2) float64, random-waypoint targets (m)
+    # Links: UEs' recomputed at the start of every step, sensors' (they never move) at reset.
+    assoc: np.ndarray  # (B, D) int64, serving BS of each device (-1 unconnected)
+    snr: np.ndarray  # (B, D) float64, linear SNR to the strongest BS
     dq: np.ndarray  # (B, D, Q, DQ_FIELDS) float64, uplink FIFO ring buffers of job records
     dq_head: np.ndarray  # (B, D) int64, ring-buffer head slot
     dq_len: np.ndarray  # (B, D) int64, jobs queued (jobs)
@@ -220,8 +225,6 @@ class StepOutput(NamedTuple):
     done_aori: np.ndarray  # (B, M * Qb) int32, their AoRI (steps), first done_n entries valid
     done_aosi: np.ndarray  # (B, M * Qb) int32, their AoSI (steps)
     done_ue: np.ndarray  # (B, M * Qb) int32, the UE that issued each of them
-    assoc: np.ndarray  # (B, D) int64, serving BS of each device this step (-1 unconnected)
-    snr: np.ndarray  # (B, D) float64, linear SNR to the serving (strongest) BS
     bandwidth_hz: np.ndarray  # (B, D) float64, uplink bandwidth scheduled to each device
 
 
@@ -270,6 +273,8 @@ def build_params(scenario: Scenario) -> Params:
         bs_frequency_mhz=np.full(m, bs["frequency_mhz"]),
         bs_tx_power_dbm=np.full(m, bs["tx_power_dbm"]),
         bs_height_m=np.full(m, bs["height_m"]),
+        bs_log10_frequency=np.full(m, math.log10(bs["frequency_mhz"])),
+        bs_log10_height=np.full(m, math.log10(bs["height_m"])),
         bs_compute_ups=np.full(m, bs["compute_units_per_s"]),
         bs_queue_capacity=int(bs["queue_capacity"]),
         dev_height_m=_per_device(scenario, "height_m"),
@@ -333,6 +338,8 @@ def allocate_state(params: Params, batch: int) -> State:
         rng=np.zeros((batch, NUM_STREAMS, 4), np.uint64),
         pos_m=np.zeros((batch, d, 2)),
         waypoint_m=np.zeros((batch, k, 2)),
+        assoc=np.full((batch, d), -1, np.int64),
+        snr=np.zeros((batch, d)),
         dq=np.zeros((batch, d, q, DQ_FIELDS)),
         dq_head=np.zeros((batch, d), np.int64),
         dq_len=np.zeros((batch, d), np.int64),
@@ -366,7 +373,5 @@ def allocate_output(params: Params, batch: int) -> StepOutput:
         done_aori=np.zeros((batch, done_cap), np.int32),
         done_aosi=np.zeros((batch, done_cap), np.int32),
         done_ue=np.zeros((batch, done_cap), np.int32),
-        assoc=np.full((batch, d), -1, np.int64),
-        snr=np.zeros((batch, d)),
         bandwidth_hz=np.zeros((batch, d)),
     )
