@@ -86,8 +86,8 @@ def test_grid_nearest_sensor_equals_brute_force():
 
 
 def test_kernel_signature_matches_the_state_layout():
-    params = list(inspect.signature(kernels._step_one.py_func).parameters)
-    expected = ["b", "action", *Params._fields, *State._fields, *StepOutput._fields]
+    params = list(inspect.signature(kernels._step_block.py_func).parameters)
+    expected = ["lo", "hi", "active", "action", *Params._fields, *State._fields, *StepOutput._fields]
     renamed = {"seed": "seeds"}  # the kernel's batch of seeds vs the State field name
     assert params == [renamed.get(name, name) for name in expected]
     init_params = list(inspect.signature(kernels._init_one.py_func).parameters)

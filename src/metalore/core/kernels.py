@@ -21,7 +21,7 @@ from metalore.core.rng import (
     MOBILITY,
     PLACEMENT,
     TRAFFIC,
-    poisson_at_least_one_at,
+    poisson_guided_at,
     seed_streams,
     uniform,
     uniform_at,
@@ -89,6 +89,8 @@ PLACEMENT_ATTEMPTS = 2000
 PLACEMENT_RESTARTS = 5
 # Up to this many sensors, nearest-sensor queries scan them all instead of walking the grid.
 BRUTE_FORCE_SENSORS = 48
+# Blocks of environments the threaded step hands out (see step_envs_parallel).
+PARALLEL_BLOCKS = 32
 # Return codes of _init_one.
 INIT_OK, INIT_PLACEMENT_FAILED = 0, 1
 
@@ -107,9 +109,8 @@ def _log_set(log_jid, log_rec, b, jid, field, value):
 
 
 @nb.njit(inline="always", **STEP_PATH)
-def _count(totals, step_counts, b, c, counter, value):
-    """Add ``value`` to a class counter, both the episode total and this step's increment."""
-    totals[b, c, counter] += value
+def _count(step_counts, b, c, counter, value):
+    """Add ``value`` to this step's increment of a class counter (totalled at the end of the step)."""
     step_counts[b, c, counter] += value
 
 
@@ -219,7 +220,7 @@ def _place_sensors(rng_s, pos_m, num_ues, bs_pos_m, area_w, area_h, r_min, r_max
 @nb.njit(inline="always", **STEP_PATH)
 def _associate(
     b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency, bs_log10_height,
-    dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+    dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr, spectral_eff,
 ):  # fmt: skip
     """Link of device ``d`` at its current position: the BS of strongest SNR, -1 below the threshold.
 
@@ -239,6 +240,7 @@ def _associate(
         if s > best_snr:
             best_m, best_snr = m, s
     snr[b, d] = best_snr
+    spectral_eff[b, d] = math.log2(1.0 + best_snr)
     assoc[b, d] = best_m if best_snr >= dev_snr_threshold[d] else -1
 
 
@@ -254,10 +256,11 @@ def _init_one(
     bs_height_m, bs_log10_frequency, bs_log10_height, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
     dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
     place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
-    sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
-    late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
+    sensor_data_cdf, sensor_compute_cdf, ue_data_guide, ue_compute_guide, sensor_data_guide, sensor_compute_guide,
+    channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount, aosi_discount_pow, late_penalty,
+    late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, assoc, snr, dq, dq_head, dq_len, bq,
+    t, seeds, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
 ):  # fmt: skip
@@ -301,6 +304,7 @@ def _init_one(
         _associate(
             b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency,
             bs_log10_height, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+            spectral_eff,
         )  # fmt: skip
     return INIT_OK
 
@@ -311,7 +315,7 @@ def _init_one(
 @nb.njit(inline="always", **STEP_PATH)
 def _enqueue_generated(
     b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len,
-    next_jid, totals, step_counts, log_jid, log_rec,
+    next_jid, step_counts, log_jid, log_rec,
 ):  # fmt: skip
     """Append a new job to device ``d``'s uplink FIFO, or count it dropped if the FIFO is full."""
     jid = next_jid[b]
@@ -331,13 +335,13 @@ def _enqueue_generated(
         log_rec[b, row, LOG_T_DONE] = -1
         log_rec[b, row, LOG_SENSOR_UPDATE_T] = tnow if kind == SENSOR else -1
         log_rec[b, row, LOG_DROPPED] = 0
-    _count(totals, step_counts, b, kind, GEN_JOBS, 1.0)
-    _count(totals, step_counts, b, kind, GEN_MBIT, data)
-    _count(totals, step_counts, b, kind, GEN_COMPUTE, compute)
+    _count(step_counts, b, kind, GEN_JOBS, 1.0)
+    _count(step_counts, b, kind, GEN_MBIT, data)
+    _count(step_counts, b, kind, GEN_COMPUTE, compute)
     if dq_len[b, d] >= dev_queue_capacity[d]:
-        _count(totals, step_counts, b, kind, DROP_UL_JOBS, 1.0)
-        _count(totals, step_counts, b, kind, DROP_UL_MBIT, data)
-        _count(totals, step_counts, b, kind, DROP_UL_COMPUTE, compute)
+        _count(step_counts, b, kind, DROP_UL_JOBS, 1.0)
+        _count(step_counts, b, kind, DROP_UL_MBIT, data)
+        _count(step_counts, b, kind, DROP_UL_COMPUTE, compute)
         _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_UPLINK)
         return
     tail = (dq_head[b, d] + dq_len[b, d]) % dq.shape[2]
@@ -351,236 +355,249 @@ def _enqueue_generated(
 
 
 @nb.njit(**STEP_PATH)
-def _step_one(
-    b,
+def _step_block(
+    lo,
+    hi,
+    active,
     action,
     # Params
     steps, dt_s, area_w_m, area_h_m, num_ues, bs_pos_m, bs_bandwidth_hz, bs_frequency_mhz, bs_tx_power_dbm,
     bs_height_m, bs_log10_frequency, bs_log10_height, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
     dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
     place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
-    sensor_data_cdf, sensor_compute_cdf, channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount,
-    late_penalty, late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
+    sensor_data_cdf, sensor_compute_cdf, ue_data_guide, ue_compute_guide, sensor_data_guide, sensor_compute_guide,
+    channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount, aosi_discount_pow, late_penalty,
+    late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, assoc, snr, dq, dq_head, dq_len, bq,
+    t, seeds, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq, dq_head, dq_len, bq,
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
     # StepOutput
     reward, step_counts, done_n, done_aori, done_aosi, done_ue, bandwidth_hz,
 ):  # fmt: skip
-    """Advance environment ``b`` by one step under ``action[b]`` (MODEL.md §2, steps 1-8)."""
-    tnow = t[b]
-    m_bs = bs_pos_m.shape[0]
-    n_dev = pos_m.shape[1]
-    q_dev = dq.shape[2]
-    q_bs = bq.shape[3]
-    n_hist = aori_hist.shape[1]
-    step_counts[b] = 0.0
-    done_n[b] = 0
-    r = 0.0
+    """Advance the active environments ``lo <= b < hi`` by one step under ``action[b]`` (MODEL.md §2, steps 1-8).
 
-    # 1. Association: strongest received power; below the SNR threshold -> unconnected.
-    # Sensors never move: their links were set at reset, only the UEs' are recomputed.
-    for k in range(num_ues):
-        _associate(
-            b, k, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency,
-            bs_log10_height, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
-        )  # fmt: skip
+    The loop over the block lives here, not in the callers, so the ~75 array arguments are passed
+    once per block instead of once per environment (numba passes each array as several scalars).
+    """
+    for b in range(lo, hi):
+        if not active[b]:
+            continue
+        tnow = t[b]
+        m_bs = bs_pos_m.shape[0]
+        n_dev = pos_m.shape[1]
+        q_dev = dq.shape[2]
+        q_bs = bq.shape[3]
+        n_hist = aori_hist.shape[1]
+        step_counts[b] = 0.0
+        done_n[b] = 0
+        r = 0.0
 
-    # 2. Generation: UE requests (Bernoulli), then periodic sensor updates.
-    phase = 0
-    while phase + 1 < phase_start.shape[0] and phase_start[phase + 1] <= tnow:
-        phase += 1
-    for k in range(num_ues):
-        if uniform_at(rng, b, TRAFFIC) < phase_request_p[phase, k]:
-            data = poisson_at_least_one_at(rng, b, TRAFFIC, ue_data_cdf)
-            compute = poisson_at_least_one_at(rng, b, TRAFFIC, ue_compute_cdf)
-            sensor = nearest_sensor(
-                b, pos_m[b, k, 0], pos_m[b, k, 1], pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items
-            )
-            _enqueue_generated(
-                b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid, totals,
-                step_counts, log_jid, log_rec,
-            )  # fmt: skip
-    if tnow % phase_period[phase] == 0:
-        for i in range(n_dev - num_ues):
-            data = poisson_at_least_one_at(rng, b, TRAFFIC, sensor_data_cdf)
-            compute = poisson_at_least_one_at(rng, b, TRAFFIC, sensor_compute_cdf)
-            _enqueue_generated(
-                b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid,
-                totals, step_counts, log_jid, log_rec,
+        # 1. Association: strongest received power; below the SNR threshold -> unconnected.
+        # Sensors never move: their links were set at reset, only the UEs' are recomputed.
+        for k in range(num_ues):
+            _associate(
+                b, k, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency,
+                bs_log10_height, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+            spectral_eff,
             )  # fmt: skip
 
-    # 3-4. Action and scheduling: class budgets per BS, split within a class by the scheduler.
-    # DECISION: only connected devices with queued data take part in the split.
-    # (Counted per BS and class, not into a scratch array: the step path allocates nothing.)
-    for d in range(n_dev):
-        bandwidth_hz[b, d] = 0.0
-    for m in range(m_bs):
-        for c in range(2):
-            lo = 0 if c == UE else num_ues
-            hi = num_ues if c == UE else n_dev
-            n_part, weight_sum = 0, 0.0
-            for d in range(lo, hi):
-                if assoc[b, d] == m and dq_len[b, d] > 0:
-                    n_part += 1
-                    if scheduler == PROPORTIONAL_FAIR:
-                        weight_sum += math.log2(1.0 + snr[b, d]) / max(pf_avg_mbps[b, d], EPS)
-            if n_part == 0:
-                continue
-            share = action[b, m, 0] if c == UE else 1.0 - action[b, m, 0]
-            budget_hz = share * bs_bandwidth_hz[m]
-            if scheduler == ROUND_ROBIN:
-                # The whole class budget goes to the next backlogged device after the last one served.
-                size = hi - lo
-                for j in range(size):
-                    d = lo + (rr_next[b, m, c] + j) % size
-                    if assoc[b, d] == m and dq_len[b, d] > 0:
-                        bandwidth_hz[b, d] = budget_hz
-                        rr_next[b, m, c] = (d - lo + 1) % size
-                        break
-            else:
+        # 2. Generation: UE requests (Bernoulli), then periodic sensor updates.
+        phase = 0
+        while phase + 1 < phase_start.shape[0] and phase_start[phase + 1] <= tnow:
+            phase += 1
+        for k in range(num_ues):
+            if uniform_at(rng, b, TRAFFIC) < phase_request_p[phase, k]:
+                data = poisson_guided_at(rng, b, TRAFFIC, ue_data_cdf, ue_data_guide)
+                compute = poisson_guided_at(rng, b, TRAFFIC, ue_compute_cdf, ue_compute_guide)
+                sensor = nearest_sensor(
+                    b, pos_m[b, k, 0], pos_m[b, k, 1], pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items
+                )
+                _enqueue_generated(
+                    b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid,
+                    step_counts, log_jid, log_rec,
+                )  # fmt: skip
+        if tnow % phase_period[phase] == 0:
+            for i in range(n_dev - num_ues):
+                data = poisson_guided_at(rng, b, TRAFFIC, sensor_data_cdf, sensor_data_guide)
+                compute = poisson_guided_at(rng, b, TRAFFIC, sensor_compute_cdf, sensor_compute_guide)
+                _enqueue_generated(
+                    b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid,
+                    step_counts, log_jid, log_rec,
+                )  # fmt: skip
+
+        # 3-4. Action and scheduling: class budgets per BS, split within a class by the scheduler.
+        # DECISION: only connected devices with queued data take part in the split.
+        # (Counted per BS and class, not into a scratch array: the step path allocates nothing.)
+        for d in range(n_dev):
+            bandwidth_hz[b, d] = 0.0
+        for m in range(m_bs):
+            for c in range(2):
+                lo = 0 if c == UE else num_ues
+                hi = num_ues if c == UE else n_dev
+                n_part, weight_sum = 0, 0.0
                 for d in range(lo, hi):
                     if assoc[b, d] == m and dq_len[b, d] > 0:
+                        n_part += 1
                         if scheduler == PROPORTIONAL_FAIR:
-                            w = math.log2(1.0 + snr[b, d]) / max(pf_avg_mbps[b, d], EPS)
-                            bandwidth_hz[b, d] = budget_hz * w / weight_sum
-                        else:
-                            bandwidth_hz[b, d] = budget_hz / n_part
-
-    # 5. Transmission: FIFO per device, in device-id order (fixes the arrival order at the BS).
-    for d in range(n_dev):
-        sent_mbit = 0.0
-        if bandwidth_hz[b, d] > 0.0:
-            c = UE if d < num_ues else SENSOR
-            m = assoc[b, d]
-            budget = bandwidth_hz[b, d] * math.log2(1.0 + snr[b, d]) * dt_s / 1e6
-            while budget > 0.0 and dq_len[b, d] > 0:
-                slot = dq_head[b, d]
-                rem = dq[b, d, slot, JOB_REM]
-                if rem > budget + EPS:
-                    dq[b, d, slot, JOB_REM] = rem - budget
-                    sent_mbit += budget
-                    budget = 0.0
-                    break
-                sent_mbit += rem
-                budget = max(budget - rem, 0.0)
-                dq_len[b, d] -= 1
-                # An emptied ring restarts at slot 0, so the pages a queue touches follow its
-                # peak occupancy, not the traffic that has passed through it.
-                dq_head[b, d] = (slot + 1) % q_dev if dq_len[b, d] > 0 else 0
-                jid = np.int64(dq[b, d, slot, JOB_ID])
-                data = dq[b, d, slot, JOB_DATA]
-                compute = dq[b, d, slot, JOB_COMPUTE]
-                _count(totals, step_counts, b, c, SENT_JOBS, 1.0)
-                _count(totals, step_counts, b, c, SENT_MBIT, data)
-                _log_set(log_jid, log_rec, b, jid, LOG_T_TX, tnow)
-                if bq_len[b, m, c] >= bs_queue_capacity:
-                    _count(totals, step_counts, b, c, DROP_MEC_JOBS, 1.0)
-                    _count(totals, step_counts, b, c, DROP_MEC_MBIT, data)
-                    _count(totals, step_counts, b, c, DROP_MEC_COMPUTE, compute)
-                    _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_MEC)
+                            weight_sum += spectral_eff[b, d] / max(pf_avg_mbps[b, d], EPS)
+                if n_part == 0:
                     continue
-                tail = (bq_head[b, m, c] + bq_len[b, m, c]) % q_bs
-                bq[b, m, c, tail, JOB_REM] = compute
-                bq[b, m, c, tail, JOB_ID] = dq[b, d, slot, JOB_ID]
-                bq[b, m, c, tail, JOB_DATA] = data
-                bq[b, m, c, tail, JOB_COMPUTE] = compute
-                bq[b, m, c, tail, JOB_T_GEN] = dq[b, d, slot, JOB_T_GEN]
-                bq[b, m, c, tail, JOB_SENSOR] = dq[b, d, slot, JOB_SENSOR]
-                bq[b, m, c, tail, JOB_DEVICE] = d
-                bq[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq[b, d, slot, JOB_T_GEN] if c == SENSOR else -1.0
-                bq_len[b, m, c] += 1
-            c = UE if d < num_ues else SENSOR
-            totals[b, c, TX_MBIT] += sent_mbit
-            step_counts[b, c, TX_MBIT] += sent_mbit
-        if scheduler == PROPORTIONAL_FAIR:
-            pf_avg_mbps[b, d] = (1.0 - pf_weight) * pf_avg_mbps[b, d] + pf_weight * sent_mbit / dt_s
+                share = action[b, m, 0] if c == UE else 1.0 - action[b, m, 0]
+                budget_hz = share * bs_bandwidth_hz[m]
+                if scheduler == ROUND_ROBIN:
+                    # The whole class budget goes to the next backlogged device after the last one served.
+                    size = hi - lo
+                    for j in range(size):
+                        d = lo + (rr_next[b, m, c] + j) % size
+                        if assoc[b, d] == m and dq_len[b, d] > 0:
+                            bandwidth_hz[b, d] = budget_hz
+                            rr_next[b, m, c] = (d - lo + 1) % size
+                            break
+                else:
+                    for d in range(lo, hi):
+                        if assoc[b, d] == m and dq_len[b, d] > 0:
+                            if scheduler == PROPORTIONAL_FAIR:
+                                w = spectral_eff[b, d] / max(pf_avg_mbps[b, d], EPS)
+                                bandwidth_hz[b, d] = budget_hz * w / weight_sum
+                            else:
+                                bandwidth_hz[b, d] = budget_hz / n_part
 
-    # 6. Processing: every BS's UE queue first, then every sensor queue (DECISION: class-major
-    # order, so a UE's outcome never depends on BS numbering). Sync rule: a UE job starts only
-    # once the twin holds an update of its sensor, and binds to the newest one.
-    for c in range(2):
-        for m in range(m_bs):
-            share = action[b, m, 1] if c == UE else 1.0 - action[b, m, 1]
-            cap = share * bs_compute_ups[m] * dt_s
-            while cap > EPS and bq_len[b, m, c] > 0:
-                slot = bq_head[b, m, c]
-                jid = np.int64(bq[b, m, c, slot, JOB_ID])
-                if c == UE and bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] < 0:
-                    sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
-                    if sensor < 0 or twin[b, sensor] < 0:
-                        break  # head-of-line blocking: the twin has nothing to serve this request
-                    bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] = twin[b, sensor]
-                    _log_set(log_jid, log_rec, b, jid, LOG_SENSOR_UPDATE_T, twin[b, sensor])
-                rem = bq[b, m, c, slot, JOB_REM]
-                if rem == bq[b, m, c, slot, JOB_COMPUTE]:
-                    _log_set(log_jid, log_rec, b, jid, LOG_T_START, tnow)
-                if rem > cap + EPS:
-                    bq[b, m, c, slot, JOB_REM] = rem - cap
-                    _count(totals, step_counts, b, c, PROC_COMPUTE, cap)
-                    break
-                cap = max(cap - rem, 0.0)
-                bq_len[b, m, c] -= 1
-                bq_head[b, m, c] = (slot + 1) % q_bs if bq_len[b, m, c] > 0 else 0
-                _count(totals, step_counts, b, c, PROC_COMPUTE, rem)
-                _count(totals, step_counts, b, c, DONE_JOBS, 1.0)
-                _count(totals, step_counts, b, c, DONE_MBIT, bq[b, m, c, slot, JOB_DATA])
-                _count(totals, step_counts, b, c, DONE_COMPUTE, bq[b, m, c, slot, JOB_COMPUTE])
-                _log_set(log_jid, log_rec, b, jid, LOG_T_DONE, tnow)
-                t_gen = np.int64(bq[b, m, c, slot, JOB_T_GEN])
-                if c == SENSOR:
-                    sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
-                    twin[b, sensor] = max(twin[b, sensor], t_gen)
-                    continue
-                # 7. Ages and reward of a completed UE job (MODEL.md §4).
-                aori = tnow - t_gen
-                aosi = abs(t_gen - np.int64(bq[b, m, c, slot, JOB_SENSOR_UPDATE_T]))
-                r += sync_reward * aosi_discount**aosi
-                if aori > late_threshold:
-                    r += late_penalty
-                    stats[b, S_LATE] += 1.0
-                stats[b, S_UE_DONE] += 1.0
-                stats[b, S_AORI_SUM] += aori
-                stats[b, S_AOSI_SUM] += aosi
-                stats[b, S_AORI_MAX] = max(stats[b, S_AORI_MAX], aori)
-                stats[b, S_AOSI_MAX] = max(stats[b, S_AOSI_MAX], aosi)
-                aori_hist[b, min(aori, n_hist - 1)] += 1
-                aosi_hist[b, min(aosi, n_hist - 1)] += 1
-                done_aori[b, done_n[b]] = aori
-                done_aosi[b, done_n[b]] = aosi
-                done_ue[b, done_n[b]] = np.int64(bq[b, m, c, slot, JOB_DEVICE])
-                done_n[b] += 1
+        # 5. Transmission: FIFO per device, in device-id order (fixes the arrival order at the BS).
+        for d in range(n_dev):
+            sent_mbit = 0.0
+            if bandwidth_hz[b, d] > 0.0:
+                c = UE if d < num_ues else SENSOR
+                m = assoc[b, d]
+                budget = bandwidth_hz[b, d] * spectral_eff[b, d] * dt_s / 1e6
+                while budget > 0.0 and dq_len[b, d] > 0:
+                    slot = dq_head[b, d]
+                    rem = dq[b, d, slot, JOB_REM]
+                    if rem > budget + EPS:
+                        dq[b, d, slot, JOB_REM] = rem - budget
+                        sent_mbit += budget
+                        budget = 0.0
+                        break
+                    sent_mbit += rem
+                    budget = max(budget - rem, 0.0)
+                    dq_len[b, d] -= 1
+                    # An emptied ring restarts at slot 0, so the pages a queue touches follow its
+                    # peak occupancy, not the traffic that has passed through it.
+                    dq_head[b, d] = (slot + 1) % q_dev if dq_len[b, d] > 0 else 0
+                    jid = np.int64(dq[b, d, slot, JOB_ID])
+                    data = dq[b, d, slot, JOB_DATA]
+                    compute = dq[b, d, slot, JOB_COMPUTE]
+                    _count(step_counts, b, c, SENT_JOBS, 1.0)
+                    _count(step_counts, b, c, SENT_MBIT, data)
+                    _log_set(log_jid, log_rec, b, jid, LOG_T_TX, tnow)
+                    if bq_len[b, m, c] >= bs_queue_capacity:
+                        _count(step_counts, b, c, DROP_MEC_JOBS, 1.0)
+                        _count(step_counts, b, c, DROP_MEC_MBIT, data)
+                        _count(step_counts, b, c, DROP_MEC_COMPUTE, compute)
+                        _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_MEC)
+                        continue
+                    tail = (bq_head[b, m, c] + bq_len[b, m, c]) % q_bs
+                    bq[b, m, c, tail, JOB_REM] = compute
+                    bq[b, m, c, tail, JOB_ID] = dq[b, d, slot, JOB_ID]
+                    bq[b, m, c, tail, JOB_DATA] = data
+                    bq[b, m, c, tail, JOB_COMPUTE] = compute
+                    bq[b, m, c, tail, JOB_T_GEN] = dq[b, d, slot, JOB_T_GEN]
+                    bq[b, m, c, tail, JOB_SENSOR] = dq[b, d, slot, JOB_SENSOR]
+                    bq[b, m, c, tail, JOB_DEVICE] = d
+                    bq[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq[b, d, slot, JOB_T_GEN] if c == SENSOR else -1.0
+                    bq_len[b, m, c] += 1
+                c = UE if d < num_ues else SENSOR
+                step_counts[b, c, TX_MBIT] += sent_mbit
+            if scheduler == PROPORTIONAL_FAIR:
+                pf_avg_mbps[b, d] = (1.0 - pf_weight) * pf_avg_mbps[b, d] + pf_weight * sent_mbit / dt_s
 
-    # 7. Reward and the twin's age at the end of the step.
-    reward[b] = r
-    stats[b, S_REWARD] += r
-    for i in range(twin.shape[1]):
-        if twin[b, i] < 0:
-            stats[b, S_TWIN_EMPTY] += 1.0
-        else:
-            age = tnow - twin[b, i]
-            stats[b, S_TWIN_AGE_SUM] += age
-            stats[b, S_TWIN_AGE_COUNT] += 1.0
-            stats[b, S_TWIN_AGE_MAX] = max(stats[b, S_TWIN_AGE_MAX], age)
+        # 6. Processing: every BS's UE queue first, then every sensor queue (DECISION: class-major
+        # order, so a UE's outcome never depends on BS numbering). Sync rule: a UE job starts only
+        # once the twin holds an update of its sensor, and binds to the newest one.
+        for c in range(2):
+            for m in range(m_bs):
+                share = action[b, m, 1] if c == UE else 1.0 - action[b, m, 1]
+                cap = share * bs_compute_ups[m] * dt_s
+                while cap > EPS and bq_len[b, m, c] > 0:
+                    slot = bq_head[b, m, c]
+                    jid = np.int64(bq[b, m, c, slot, JOB_ID])
+                    if c == UE and bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] < 0:
+                        sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
+                        if sensor < 0 or twin[b, sensor] < 0:
+                            break  # head-of-line blocking: the twin has nothing to serve this request
+                        bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] = twin[b, sensor]
+                        _log_set(log_jid, log_rec, b, jid, LOG_SENSOR_UPDATE_T, twin[b, sensor])
+                    rem = bq[b, m, c, slot, JOB_REM]
+                    if rem == bq[b, m, c, slot, JOB_COMPUTE]:
+                        _log_set(log_jid, log_rec, b, jid, LOG_T_START, tnow)
+                    if rem > cap + EPS:
+                        bq[b, m, c, slot, JOB_REM] = rem - cap
+                        _count(step_counts, b, c, PROC_COMPUTE, cap)
+                        break
+                    cap = max(cap - rem, 0.0)
+                    bq_len[b, m, c] -= 1
+                    bq_head[b, m, c] = (slot + 1) % q_bs if bq_len[b, m, c] > 0 else 0
+                    _count(step_counts, b, c, PROC_COMPUTE, rem)
+                    _count(step_counts, b, c, DONE_JOBS, 1.0)
+                    _count(step_counts, b, c, DONE_MBIT, bq[b, m, c, slot, JOB_DATA])
+                    _count(step_counts, b, c, DONE_COMPUTE, bq[b, m, c, slot, JOB_COMPUTE])
+                    _log_set(log_jid, log_rec, b, jid, LOG_T_DONE, tnow)
+                    t_gen = np.int64(bq[b, m, c, slot, JOB_T_GEN])
+                    if c == SENSOR:
+                        sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
+                        twin[b, sensor] = max(twin[b, sensor], t_gen)
+                        continue
+                    # 7. Ages and reward of a completed UE job (MODEL.md §4).
+                    aori = tnow - t_gen
+                    aosi = abs(t_gen - np.int64(bq[b, m, c, slot, JOB_SENSOR_UPDATE_T]))
+                    r += sync_reward * (aosi_discount_pow[aosi] if aosi < aosi_discount_pow.shape[0] else aosi_discount**aosi)
+                    if aori > late_threshold:
+                        r += late_penalty
+                        stats[b, S_LATE] += 1.0
+                    stats[b, S_UE_DONE] += 1.0
+                    stats[b, S_AORI_SUM] += aori
+                    stats[b, S_AOSI_SUM] += aosi
+                    stats[b, S_AORI_MAX] = max(stats[b, S_AORI_MAX], aori)
+                    stats[b, S_AOSI_MAX] = max(stats[b, S_AOSI_MAX], aosi)
+                    aori_hist[b, min(aori, n_hist - 1)] += 1
+                    aosi_hist[b, min(aosi, n_hist - 1)] += 1
+                    done_aori[b, done_n[b]] = aori
+                    done_aosi[b, done_n[b]] = aosi
+                    done_ue[b, done_n[b]] = np.int64(bq[b, m, c, slot, JOB_DEVICE])
+                    done_n[b] += 1
 
-    # 8. Mobility: random waypoint at constant speed, a new waypoint on arrival.
-    # DECISION: a UE that reaches its waypoint stops there for the rest of the step.
-    if mobility == RANDOM_WAYPOINT:
-        hop = speed_mps * dt_s
-        for k in range(num_ues):
-            dx = waypoint_m[b, k, 0] - pos_m[b, k, 0]
-            dy = waypoint_m[b, k, 1] - pos_m[b, k, 1]
-            dist = math.sqrt(dx * dx + dy * dy)
-            if dist <= hop:
-                pos_m[b, k, 0] = waypoint_m[b, k, 0]
-                pos_m[b, k, 1] = waypoint_m[b, k, 1]
-                waypoint_m[b, k, 0] = uniform_at(rng, b, MOBILITY) * area_w_m
-                waypoint_m[b, k, 1] = uniform_at(rng, b, MOBILITY) * area_h_m
+        # 7. Reward and the twin's age at the end of the step; the step's counts join the totals.
+        for c in range(2):
+            for i in range(totals.shape[2]):
+                totals[b, c, i] += step_counts[b, c, i]
+        reward[b] = r
+        stats[b, S_REWARD] += r
+        for i in range(twin.shape[1]):
+            if twin[b, i] < 0:
+                stats[b, S_TWIN_EMPTY] += 1.0
             else:
-                pos_m[b, k, 0] += dx / dist * hop
-                pos_m[b, k, 1] += dy / dist * hop
-    t[b] = tnow + 1
+                age = tnow - twin[b, i]
+                stats[b, S_TWIN_AGE_SUM] += age
+                stats[b, S_TWIN_AGE_COUNT] += 1.0
+                stats[b, S_TWIN_AGE_MAX] = max(stats[b, S_TWIN_AGE_MAX], age)
+
+        # 8. Mobility: random waypoint at constant speed, a new waypoint on arrival.
+        # DECISION: a UE that reaches its waypoint stops there for the rest of the step.
+        if mobility == RANDOM_WAYPOINT:
+            hop = speed_mps * dt_s
+            for k in range(num_ues):
+                dx = waypoint_m[b, k, 0] - pos_m[b, k, 0]
+                dy = waypoint_m[b, k, 1] - pos_m[b, k, 1]
+                dist = math.sqrt(dx * dx + dy * dy)
+                if dist <= hop:
+                    pos_m[b, k, 0] = waypoint_m[b, k, 0]
+                    pos_m[b, k, 1] = waypoint_m[b, k, 1]
+                    waypoint_m[b, k, 0] = uniform_at(rng, b, MOBILITY) * area_w_m
+                    waypoint_m[b, k, 1] = uniform_at(rng, b, MOBILITY) * area_h_m
+                else:
+                    pos_m[b, k, 0] += dx / dist * hop
+                    pos_m[b, k, 1] += dy / dist * hop
+        t[b] = tnow + 1
 
 
 # --------------------------------------------------------------------------- batch drivers
@@ -604,14 +621,17 @@ def step_envs(active, action, *args):
 
     ``args`` are the Params, State and StepOutput fields.
     """
-    for b in range(action.shape[0]):
-        if active[b]:
-            _step_one(b, action, *args)
+    _step_block(0, action.shape[0], active, action, *args)
 
 
 @nb.njit(parallel=True, **STEP_PATH)
 def step_envs_parallel(active, action, *args):
-    """``step_envs`` with the batch split across threads (for large batches)."""
-    for b in nb.prange(action.shape[0]):
-        if active[b]:
-            _step_one(b, action, *args)
+    """``step_envs`` with the batch split into blocks stepped by all threads (for large batches).
+
+    ``PARALLEL_BLOCKS`` blocks rather than one per thread: a thread that is preempted (other
+    processes on a small machine) holds back only its share of the blocks.
+    """
+    batch = action.shape[0]
+    size = (batch + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
+    for i in nb.prange(PARALLEL_BLOCKS):
+        _step_block(min(i * size, batch), min((i + 1) * size, batch), active, action, *args)

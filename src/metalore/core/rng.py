@@ -92,6 +92,27 @@ def poisson_at_least_one_at(rng: np.ndarray, b: int, stream: int, cdf: np.ndarra
     return max(int(k), 1)
 
 
+@nb.njit(**STEP_PATH)
+def poisson_guided_at(rng: np.ndarray, b: int, stream: int, cdf: np.ndarray, guide: np.ndarray) -> int:
+    """``poisson_at_least_one_at`` in expected O(1): start at the guide table's entry, then step.
+
+    ``guide[j]`` is ``searchsorted(cdf, j / G, "right")`` for ``G = len(guide)``; the answer for
+    ``u`` lies at or just after ``guide[int(u * G)]``. Stepping in both directions until
+    ``cdf[k - 1] <= u < cdf[k]`` makes the result exactly ``searchsorted``'s whatever the
+    rounding of ``u * G`` (the reference stepper keeps ``searchsorted`` and checks this).
+    """
+    u = uniform_at(rng, b, stream)
+    n = cdf.shape[0]
+    k = guide[min(int(u * guide.shape[0]), guide.shape[0] - 1)]
+    while k > 0 and cdf[k - 1] > u:
+        k -= 1
+    while k < n and cdf[k] <= u:
+        k += 1
+    if k >= n:  # u beyond the table's last point: probability < 1e-15
+        k = n - 1
+    return max(k, 1)
+
+
 @nb.njit(cache=True)
 def uniform(s: np.ndarray) -> float:
     """Return a float uniform on [0, 1) from one stream's 4 state words ``s``."""
@@ -102,6 +123,11 @@ def uniform(s: np.ndarray) -> float:
 def poisson_at_least_one(s: np.ndarray, cdf: np.ndarray) -> int:
     """``poisson_at_least_one_at`` for one stream's 4 state words ``s``."""
     return poisson_at_least_one_at(s.reshape((1, 1, 4)), 0, 0, cdf)
+
+
+def poisson_guide_table(cdf: np.ndarray) -> np.ndarray:
+    """Guide table of ``cdf`` for ``poisson_guided_at``: one entry per table point, int64."""
+    return np.searchsorted(cdf, np.arange(len(cdf)) / len(cdf), side="right").astype(np.int64)
 
 
 def poisson_cdf_table(mean: float) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 
 from metalore.config import Scenario
 from metalore.core.channel import MODEL_IDS
-from metalore.core.rng import NUM_STREAMS, poisson_cdf_table
+from metalore.core.rng import NUM_STREAMS, poisson_cdf_table, poisson_guide_table
 
 UE, SENSOR = 0, 1
 CLASS_NAMES = ("ue", "sensor")
@@ -171,12 +171,17 @@ class Params(NamedTuple):
     ue_compute_cdf: np.ndarray  # Poisson table of UE job compute (units)
     sensor_data_cdf: np.ndarray  # Poisson table of sensor update data (Mbit)
     sensor_compute_cdf: np.ndarray  # Poisson table of sensor update compute (units)
+    ue_data_guide: np.ndarray  # guide table of ue_data_cdf (see core.rng.poisson_guide_table)
+    ue_compute_guide: np.ndarray  # guide table of ue_compute_cdf
+    sensor_data_guide: np.ndarray  # guide table of sensor_data_cdf
+    sensor_compute_guide: np.ndarray  # guide table of sensor_compute_cdf
     channel_model: int  # see core.channel.MODEL_IDS
     los: bool  # line of sight (UMi model only)
     scheduler: int  # see SCHEDULER_IDS
     pf_weight: float  # EWMA weight of proportional-fair throughput averages
     sync_reward: float  # R_sync
     aosi_discount: float  # gamma
+    aosi_discount_pow: np.ndarray  # (H,) float64, gamma**a for a = 0..H-1 (a table lookup instead of pow per job)
     late_penalty: float  # c_late
     late_threshold: int  # D_th (steps)
     log_capacity: int  # L, job-log rows per environment (0 = logging off)
@@ -196,6 +201,7 @@ class State(NamedTuple):
     # Links: UEs' recomputed at the start of every step, sensors' (they never move) at reset.
     assoc: np.ndarray  # (B, D) int64, serving BS of each device (-1 unconnected)
     snr: np.ndarray  # (B, D) float64, linear SNR to the strongest BS
+    spectral_eff: np.ndarray  # (B, D) float64, log2(1 + snr) (bit/s/Hz), kept with the link it belongs to
     dq: np.ndarray  # (B, D, Q, DQ_FIELDS) float64, uplink FIFO ring buffers of job records
     dq_head: np.ndarray  # (B, D) int64, ring-buffer head slot
     dq_len: np.ndarray  # (B, D) int64, jobs queued (jobs)
@@ -297,12 +303,17 @@ def build_params(scenario: Scenario) -> Params:
         ue_compute_cdf=poisson_cdf_table(cfg["ue"]["compute_units_mean"]),
         sensor_data_cdf=poisson_cdf_table(cfg["sensor"]["data_mbit_mean"]),
         sensor_compute_cdf=poisson_cdf_table(cfg["sensor"]["compute_units_mean"]),
+        ue_data_guide=poisson_guide_table(poisson_cdf_table(cfg["ue"]["data_mbit_mean"])),
+        ue_compute_guide=poisson_guide_table(poisson_cdf_table(cfg["ue"]["compute_units_mean"])),
+        sensor_data_guide=poisson_guide_table(poisson_cdf_table(cfg["sensor"]["data_mbit_mean"])),
+        sensor_compute_guide=poisson_guide_table(poisson_cdf_table(cfg["sensor"]["compute_units_mean"])),
         channel_model=MODEL_IDS[cfg["channel"]["model"]],
         los=bool(cfg["channel"]["los"]),
         scheduler=SCHEDULER_IDS[cfg["scheduler"]["model"]],
         pf_weight=float(cfg["scheduler"]["pf_ewma_weight"]),
         sync_reward=float(cfg["reward"]["sync_reward"]),
         aosi_discount=float(cfg["reward"]["aosi_discount"]),
+        aosi_discount_pow=_powers(float(cfg["reward"]["aosi_discount"]), _hist_bins(scenario.steps)),
         late_penalty=float(cfg["reward"]["late_penalty"]),
         late_threshold=int(cfg["reward"]["e2e_delay_threshold_steps"]),
         log_capacity=int(cfg["log"]["max_jobs"]) if cfg["log"]["jobs"] else 0,
@@ -312,9 +323,18 @@ def build_params(scenario: Scenario) -> Params:
     )
 
 
+def _hist_bins(steps: int) -> int:
+    return int(min(steps + 2, MAX_HIST_BINS))
+
+
 def hist_bins(params: Params) -> int:
     """Number of age-histogram bins: exact for every age an episode can produce, capped."""
-    return int(min(params.steps + 2, MAX_HIST_BINS))
+    return _hist_bins(params.steps)
+
+
+def _powers(base: float, count: int) -> np.ndarray:
+    """``base**a`` for a = 0..count-1, each computed as the reference stepper computes it."""
+    return np.array([base**a for a in range(count)], dtype=np.float64)
 
 
 def allocate_state(params: Params, batch: int) -> State:
@@ -340,6 +360,7 @@ def allocate_state(params: Params, batch: int) -> State:
         waypoint_m=np.zeros((batch, k, 2)),
         assoc=np.full((batch, d), -1, np.int64),
         snr=np.zeros((batch, d)),
+        spectral_eff=np.zeros((batch, d)),
         dq=np.zeros((batch, d, q, DQ_FIELDS)),
         dq_head=np.zeros((batch, d), np.int64),
         dq_len=np.zeros((batch, d), np.int64),
