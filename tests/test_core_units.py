@@ -100,3 +100,24 @@ def test_nearest_rank_percentile():
     assert nearest_rank_percentile(hist, 0.95) == 3.0
     assert nearest_rank_percentile(hist, 0.96) == 7.0
     assert math.isnan(nearest_rank_percentile(np.zeros(4, np.int64), 0.95))
+
+
+def test_prefetch_is_a_pure_hint_that_compiles_to_a_prefetch_instruction():
+    import platform
+
+    import numba as nb
+
+    from metalore.core.prefetch import prefetch
+
+    @nb.njit(_nrt=False)
+    def sum_with_prefetch(a, c):
+        total = 0.0
+        for i in range(a.shape[0]):
+            prefetch(a, (i, c, np.int32(0)))
+            total += a[i, c, 1]
+        return total
+
+    a = np.arange(24, dtype=np.float64).reshape(4, 3, 2)
+    assert sum_with_prefetch(a, 2) == a[:, 2, 1].sum()
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert "prefetch" in sum_with_prefetch.inspect_asm(sum_with_prefetch.signatures[0])
