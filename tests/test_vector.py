@@ -376,3 +376,30 @@ def test_scaled_multicell_scenario_with_a_thousand_devices_per_class():
         assert venv.observation_space.contains(obs) and np.isfinite(reward).all()
         assert_jobs_conserved(venv)
     assert truncated.all()
+
+
+def test_threaded_episode_start_equals_the_serial_one():
+    from metalore.config import make_scenario
+    from metalore.core import kernels
+    from metalore.core.simulator import BatchSimulator
+
+    scenario = make_scenario("multicell")
+    serial, threaded = BatchSimulator(scenario, batch=12), BatchSimulator(scenario, batch=12)
+    ids = np.array([0, 3, 4, 7, 11], dtype=np.int64)
+    seeds = np.array([5, 99, 7, 123456, 0], dtype=np.int64)
+    assert kernels.init_envs(ids, seeds, *serial._init_args) == -1
+    assert kernels.init_envs_parallel(ids, seeds, *threaded._init_args) == -1
+    for name, a, b in zip(serial.state._fields, serial.state, threaded.state, strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert np.count_nonzero(threaded.state.seed) == 4  # the listed environments only (seed 0 stays 0)
+
+
+def test_threaded_episode_start_reports_an_infeasible_placement():
+    from metalore.config import make_scenario
+    from metalore.core import kernels
+    from metalore.core.simulator import BatchSimulator
+
+    crowded = {"sensor": {"count": 60, "placement": {"min_distance_m": 20, "max_distance_m": 30, "min_separation_m": 20}}}
+    sim = BatchSimulator(make_scenario("paper", crowded), batch=3)
+    ids = np.array([2, 0], dtype=np.int64)
+    assert kernels.init_envs_parallel(ids, np.array([1, 2], dtype=np.int64), *sim._init_args) == 2

@@ -649,6 +649,22 @@ def init_envs(env_ids, seeds_in, *args):
     return -1
 
 
+@nb.njit(parallel=True, cache=True)
+def init_envs_parallel(env_ids, seeds_in, *args):
+    """``init_envs`` with the environments split across threads (``env_ids`` must be distinct).
+
+    Every listed environment is initialized, then the first (in list order) whose placement
+    failed is returned, or -1.
+    """
+    failed = np.zeros(env_ids.shape[0], dtype=np.bool_)
+    for i in nb.prange(env_ids.shape[0]):
+        failed[i] = _init_one(env_ids[i], seeds_in[i], *args) != INIT_OK
+    for i in range(env_ids.shape[0]):
+        if failed[i]:
+            return env_ids[i]
+    return -1
+
+
 @nb.njit(**STEP_PATH)
 def step_envs(active, action, *args):
     """Step the environments where ``active`` is true; ``action`` is (B, M, 2) in [0, 1].
