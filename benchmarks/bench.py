@@ -10,7 +10,9 @@ Measures
   * step time vs step index over one 100,000-step episode (first vs last 1,000 steps);
   * peak RSS vs episode length (1k vs 100k steps, job log off, each in its own subprocess);
   * per-step time vs devices (UEs, sensors) and vs base stations;
-  * optionally the same single-env rate for ``mobile-env`` scenarios when it is installed.
+  * optionally the same single-env rate for ``mobile-env`` scenarios when it is installed, and
+    (``--compare-python``) steps/s and step time vs step index of another simulator, such as the
+    published MetaLore simulator, run in its own interpreter by ``compare_other.py``.
 
 Every target is printed with measured/target and PASS/FAIL; the table and all raw numbers
 (repeats, per-block step times, machine description) go to a JSON file.
@@ -21,6 +23,9 @@ Usage::
     python benchmarks/bench.py --quick    # about a minute: shorter timings, one long-episode replay,
                                           # and no cold compile of the threaded vector kernel (~30 s)
     python benchmarks/bench.py --out my.json
+    python benchmarks/bench.py --compare-python /path/to/published/venv/bin/python \
+        --compare-module mobile_env --compare-id mobile-smart_city-smart_city_handler-v0 \
+        --compare-make-kwargs '{"config": {"EP_MAX_TIME": 10000}}'
 
 Rates are the best of several timed repeats (the median is reported alongside): other
 processes on a small machine only ever slow a run down.
@@ -527,6 +532,20 @@ def bench_mobile_env(min_seconds: float, repeats: int) -> dict[str, Any] | None:
     return out
 
 
+def bench_other(python: str, module: str, env_ids: list[str], make_kwargs: str, long_steps: int) -> list[dict]:
+    """Run ``compare_other.py`` in another interpreter for each id; a failure becomes an error row."""
+    script = Path(__file__).with_name("compare_other.py")
+    rows = []
+    for env_id in env_ids:
+        command = [python, str(script), "--module", module, "--id", env_id, "--make-kwargs", make_kwargs]
+        proc = subprocess.run([*command, "--long-steps", str(long_steps)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            rows.append({"python": python, "module": module, "id": env_id, "error": proc.stderr.strip()[-2000:]})
+            continue
+        rows.append({"interpreter": python, **json.loads(proc.stdout.strip().splitlines()[-1])})
+    return rows
+
+
 # --------------------------------------------------------------------------- report
 def check(name: str, measured: float, target: float, unit: str, higher_is_better: bool) -> dict[str, Any]:
     ratio = measured / target
@@ -696,7 +715,31 @@ def render_table(report: dict[str, Any]) -> str:
                     f"  {env_id:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} steps/s"
                     f"  (MetaLore paper single env: {speedup:,.0f}x faster)"
                 )
+    lines += other_rows(r.get("other"), r["single_env"]["best"])
     return "\n".join(lines)
+
+
+def other_rows(rows: list[dict[str, Any]] | None, own_single_rate: float) -> list[str]:
+    """Table section of the ``--compare-python`` measurements (none when not asked for)."""
+    if not rows:
+        return []
+    lines = ["", "Other simulators, each in its own interpreter (compare_other.py; fixed sampled action)"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"  {row['module']}:{row['id']}  error: {row['error'].splitlines()[-1]}")
+            continue
+        windows = row["window_ms"]
+        lines.append(
+            f"  {row['module']}:{row['id']}  {fmt(row['steps_per_s'])} steps/s"
+            f"  (MetaLore paper single env: {own_single_rate / row['steps_per_s']:,.1f}x faster)"
+        )
+        lines.append(
+            f"    step time over {row['long_steps']:,} steps, mean per {row['window_steps']:,}-step window (ms): "
+            + " ".join(f"{w:.3g}" for w in windows)
+            + f"; last/first {windows[-1] / windows[0]:.2f}; episode resets after steps {row['resets_at'][:5]}"
+            + (" ..." if len(row["resets_at"]) > 5 else "")
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -704,6 +747,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter timings (about a minute in total)")
     parser.add_argument("--out", default="benchmarks/results.json", help="where to write the JSON results")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    other = parser.add_argument_group("comparison with another simulator in its own interpreter (compare_other.py)")
+    other.add_argument("--compare-python", help="python of a venv where the other simulator is installed")
+    other.add_argument("--compare-module", default="mobile_env", help="module whose import registers its ids")
+    other.add_argument(
+        "--compare-id", action="append", help="Gymnasium id to measure (repeatable; default: the seed's smart-city id)"
+    )
+    other.add_argument("--compare-make-kwargs", default="{}", help="JSON object passed to gymnasium.make")
+    other.add_argument("--compare-long-steps", type=int, default=10_000, help="steps of its step-time-vs-index run")
     args = parser.parse_args(argv)
     if args.child:
         kind, *rest = args.child
@@ -730,6 +781,11 @@ def main(argv: list[str] | None = None) -> int:
     results["step_index"] = bench_step_index(5 if args.quick else 15)
     results["scaling"] = bench_scaling(seconds / 2, repeats)
     results["mobile_env"] = bench_mobile_env(seconds, repeats)
+    if args.compare_python:
+        ids = args.compare_id or ["mobile-smart_city-smart_city_handler-v0"]
+        results["other"] = bench_other(
+            args.compare_python, args.compare_module, ids, args.compare_make_kwargs, args.compare_long_steps
+        )
     report = {
         "mode": "quick" if args.quick else "full",
         "machine": machine_info(),

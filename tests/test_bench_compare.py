@@ -1,0 +1,60 @@
+"""benchmarks/compare_other.py measures another simulator in a separate interpreter (here: CartPole)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_compare(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / "compare_other.py"), *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_measures_steps_per_second_and_step_time_windows_of_another_simulator():
+    proc = run_compare("--module", "gymnasium", "--id", "CartPole-v1", "--seconds", "0.05", "--long-steps", "2500")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["id"] == "CartPole-v1" and row["steps_per_s"] > 0 and len(row["steps_per_s_repeats"]) == 3
+    assert len(row["window_ms"]) == 3 and all(w > 0 for w in row["window_ms"])  # 1,000 + 1,000 + 500 steps
+    # a fixed action topples the pole within a few dozen steps: the episode restarts are recorded
+    assert row["resets_at"] and row["resets_at"][0] < 100
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--make-kwargs", "{not json"), "is not JSON"),
+        (("--make-kwargs", "[1]"), "is not a JSON object"),
+        (("--long-steps", "10"), "shorter than one 1000-step window"),
+    ],
+)
+def test_bad_arguments_are_named(args, message):
+    proc = run_compare("--module", "gymnasium", "--id", "CartPole-v1", *args)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_bench_table_shows_the_comparison_rows():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    rows = [
+        {"module": "m", "id": "x-v0", "steps_per_s": 500.0, "long_steps": 2000, "window_steps": 1000,
+         "window_ms": [2.0, 4.0], "resets_at": [2000]},
+        {"module": "m", "id": "y-v0", "error": "Traceback ...\nNameNotFound: Environment y doesn't exist."},
+    ]  # fmt: skip
+    lines = bench.other_rows(rows, own_single_rate=50_000.0)
+    text = "\n".join(lines)
+    assert "m:x-v0  500.0 steps/s  (MetaLore paper single env: 100.0x faster)" in text
+    assert "last/first 2.00" in text
+    assert "m:y-v0  error: NameNotFound: Environment y doesn't exist." in text
+    assert bench.other_rows(None, 1.0) == []
