@@ -399,7 +399,8 @@ def test_threaded_episode_start_reports_an_infeasible_placement():
     from metalore.core import kernels
     from metalore.core.simulator import BatchSimulator
 
-    crowded = {"sensor": {"count": 60, "placement": {"min_distance_m": 20, "max_distance_m": 30, "min_separation_m": 20}}}
+    placement = {"min_distance_m": 20, "max_distance_m": 30, "min_separation_m": 20}
+    crowded = {"sensor": {"count": 60, "placement": placement}}
     sim = BatchSimulator(make_scenario("paper", crowded), batch=3)
     ids = np.array([2, 0], dtype=np.int64)
     assert kernels.init_envs_parallel(ids, np.array([1, 2], dtype=np.int64), *sim._init_args) == 2
