@@ -154,6 +154,40 @@ def test_vector_env_summary_info_equals_per_env_summaries():
             np.testing.assert_equal(values[b], float(expected[key]) if expected else np.nan, err_msg=key)
 
 
+def test_read_step_equals_numpy_read_outs():
+    venv = starving_and_fed_episodes(12, 10)  # even sub-envs complete no UE job
+    sim = venv.sim
+    stepped = np.arange(12) % 3 != 1
+    sim.active[:] = stepped
+    sim.action[:] = 0.4
+    sim.step(active=sim.active)
+    step = sim.read_step(stepped)
+    out, t = sim.out, sim.state.t
+    np.testing.assert_array_equal(step.t, t - 1)
+    for c in range(len(CLASS_NAMES)):
+        counts = out.step_counts[:, c]
+        expected = [
+            counts[:, GEN_JOBS],
+            counts[:, SENT_JOBS],
+            counts[:, DONE_JOBS],
+            counts[:, [DROP_UL_JOBS, DROP_MEC_JOBS]].sum(1),
+        ]
+        for k, values in enumerate(expected):
+            np.testing.assert_array_equal(step.counts[4 * c + k], values.astype(np.int64))
+    means = [
+        [np.mean(done[b, : out.done_n[b]]) if out.done_n[b] else np.nan for b in range(12)]
+        for done in (out.done_aori, out.done_aosi)
+    ]
+    np.testing.assert_allclose(step.aori_mean, means[0], rtol=1e-15)
+    np.testing.assert_allclose(step.aosi_mean, means[1], rtol=1e-15)
+    np.testing.assert_array_equal(step.ue_done, stepped & (out.done_n > 0))
+    assert step.ue_done[1::2].any() and not step.ue_done[::2].any()
+    np.testing.assert_array_equal(step.reward, np.where(stepped, out.reward, 0.0))
+    np.testing.assert_array_equal(step.truncated, stepped & (t >= sim.params.steps))
+    assert step.truncated.any() and not step.truncated.all()
+    assert step.counts.dtype == np.int64 and step.truncated.dtype == np.bool_
+
+
 def test_nearest_rank_percentiles_equal_searchsorted_per_row():
     rng = np.random.default_rng(0)
     hists = rng.integers(0, 4, size=(200, 12)) * (rng.random((200, 12)) < 0.3)

@@ -17,20 +17,12 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from metalore.config import Scenario, make_scenario
-from metalore.core.simulator import BatchSimulator
-from metalore.core.state import CLASS_NAMES, DONE_JOBS, DROP_MEC_JOBS, DROP_UL_JOBS, GEN_JOBS, SENT_JOBS
+from metalore.core.simulator import STEP_COUNT_NAMES, BatchSimulator, StepReadout
+from metalore.core.state import CLASS_NAMES
 from metalore.env import action_space_for, validate_action
 
-# The info's per-step job counts, in the row order of _count_rows().
-_COUNT_KEYS = tuple(f"{name}_{cls}" for cls in CLASS_NAMES for name in ("generated", "sent", "completed", "dropped"))
-_COUNT_COLUMNS = [GEN_JOBS, SENT_JOBS, DONE_JOBS, DROP_UL_JOBS, DROP_MEC_JOBS]
-
-
-def _count_rows(step_counts: np.ndarray) -> np.ndarray:
-    """(len(_COUNT_KEYS), B) int64 rows: per class the step's generated, sent, completed, dropped jobs."""
-    picked = step_counts[:, :, _COUNT_COLUMNS]  # (B, C, 5), a copy
-    picked[:, :, 3] += picked[:, :, 4]  # dropped = in the uplink queue + at the MEC queue
-    return picked[:, :, :4].transpose(1, 2, 0).astype(np.int64, order="C").reshape(len(_COUNT_KEYS), -1)
+# The info keys of StepReadout.counts, row by row.
+_COUNT_KEYS = tuple(f"{name}_{cls}" for cls in CLASS_NAMES for name in STEP_COUNT_NAMES)
 
 
 class MetaLoreVectorEnv(gym.vector.VectorEnv):
@@ -138,10 +130,10 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             sim.reset(ids, sim.next_seeds(ids))
         np.copyto(sim.active, stepping)
         sim.step(active=sim.active)
-        truncated = sim.truncated() & stepping
+        step = sim.read_step(stepping)
+        truncated, reward = step.truncated, step.reward
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
-        reward = np.where(stepping, sim.out.reward, 0.0)
-        info = self._step_info(stepping, truncated)
+        info = self._step_info(stepping, step)
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
             obs = self.sim.observe()
             if truncated.any():
@@ -157,14 +149,14 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             obs = self.sim.observe()
         return obs, reward, terminated, truncated, info
 
-    def _step_info(self, stepped: np.ndarray, ended: np.ndarray) -> dict[str, Any]:
-        info: dict[str, Any] = {"t": self.sim.state.t - 1, "_t": stepped}
-        for key, row in zip(_COUNT_KEYS, _count_rows(self.sim.out.step_counts), strict=True):
+    def _step_info(self, stepped: np.ndarray, step: StepReadout) -> dict[str, Any]:
+        info: dict[str, Any] = {"t": step.t, "_t": stepped}
+        for key, row in zip(_COUNT_KEYS, step.counts, strict=True):
             info[key] = row
             info[f"_{key}"] = stepped
-        info["aori_mean"], info["aosi_mean"] = self.sim.step_age_means()
-        info["_aori_mean"] = stepped & (self.sim.out.done_n > 0)
-        info["_aosi_mean"] = info["_aori_mean"]
+        info["aori_mean"], info["aosi_mean"] = step.aori_mean, step.aosi_mean
+        info["_aori_mean"] = info["_aosi_mean"] = step.ue_done
+        ended = step.truncated
         if ended.any():
             info["summary"] = self._summaries(np.flatnonzero(ended))
             info["_summary"] = ended.copy()

@@ -9,7 +9,7 @@ object, so the dynamics exist exactly once (in ``core.kernels``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba as nb
 import numpy as np
@@ -53,6 +53,20 @@ _INT_SUMMARY_KEYS = frozenset(
 )
 # Batches at least this large step on all threads (small ones lose more to thread start-up).
 PARALLEL_MIN_BATCH = 64
+# Per class, the step's job counts in StepReadout.counts (rows class-major: ue then sensor).
+STEP_COUNT_NAMES = ("generated", "sent", "completed", "dropped")
+
+
+class StepReadout(NamedTuple):
+    """What the last step produced in every environment of a batch (new arrays)."""
+
+    t: np.ndarray  # (B,) int64, index of the step taken (t - 1)
+    counts: np.ndarray  # (C * 4, B) int64, per class the STEP_COUNT_NAMES (dropped: uplink + MEC) (jobs)
+    aori_mean: np.ndarray  # (B,) float64, mean AoRI of the UE jobs completed in the step, NaN if none (steps)
+    aosi_mean: np.ndarray  # (B,) float64, mean AoSI of the same jobs, NaN if none (steps)
+    ue_done: np.ndarray  # (B,) bool, stepped and completed at least one UE job
+    reward: np.ndarray  # (B,) float64, the step's reward, 0 where not stepped
+    truncated: np.ndarray  # (B,) bool, stepped and reached the episode length
 
 
 @nb.njit(cache=True)
@@ -74,13 +88,37 @@ def _queue_sums(records: np.ndarray, head: np.ndarray, length: np.ndarray, field
 
 
 @nb.njit(cache=True)
-def _prefix_means(values, counts, out):
-    """Mean of the first ``counts[b]`` entries of each row ``values[b]`` (NaN where empty)."""
-    for b in range(values.shape[0]):
-        s = 0.0
-        for j in range(counts[b]):
-            s += values[b, j]
-        out[b] = s / counts[b] if counts[b] > 0 else np.nan
+def _prefix_mean(values, b, n):
+    """Mean of ``values[b, :n]`` (NaN if n is 0)."""
+    s = 0.0
+    for j in range(n):
+        s += values[b, j]
+    return s / n if n > 0 else np.nan
+
+
+@nb.njit(cache=True)
+def _read_step(stepped, steps, t, reward, step_counts, done_n, done_aori, done_aosi):
+    """The fields of ``StepReadout`` in one pass over the batch."""
+    batch, classes = step_counts.shape[0], step_counts.shape[1]
+    step_t = np.empty(batch, np.int64)
+    counts = np.empty((classes * 4, batch), np.int64)
+    aori, aosi = np.empty(batch), np.empty(batch)
+    ue_done = np.empty(batch, np.bool_)
+    step_reward = np.empty(batch)
+    truncated = np.empty(batch, np.bool_)
+    for b in range(batch):
+        step_t[b] = t[b] - 1
+        for c in range(classes):
+            counts[4 * c, b] = np.int64(step_counts[b, c, GEN_JOBS])
+            counts[4 * c + 1, b] = np.int64(step_counts[b, c, SENT_JOBS])
+            counts[4 * c + 2, b] = np.int64(step_counts[b, c, DONE_JOBS])
+            counts[4 * c + 3, b] = np.int64(step_counts[b, c, DROP_UL_JOBS] + step_counts[b, c, DROP_MEC_JOBS])
+        aori[b] = _prefix_mean(done_aori, b, done_n[b])
+        aosi[b] = _prefix_mean(done_aosi, b, done_n[b])
+        ue_done[b] = stepped[b] and done_n[b] > 0
+        step_reward[b] = reward[b] if stepped[b] else 0.0
+        truncated[b] = stepped[b] and t[b] >= steps
+    return step_t, counts, aori, aosi, ue_done, step_reward, truncated
 
 
 @nb.njit(cache=True)
@@ -303,12 +341,25 @@ class BatchSimulator:
             "aosi": out.done_aosi[b, :n].astype(np.int64),
         }
 
-    def step_age_means(self) -> tuple[np.ndarray, np.ndarray]:
-        """(B,) mean AoRI and mean AoSI of the UE jobs completed in the last step (NaN if none)."""
-        aori, aosi = np.empty(self.batch), np.empty(self.batch)
-        _prefix_means(self.out.done_aori, self.out.done_n, aori)
-        _prefix_means(self.out.done_aosi, self.out.done_n, aosi)
-        return aori, aosi
+    def read_step(self, stepped: np.ndarray) -> StepReadout:
+        """Everything a vector env reports of the last step; ``stepped`` (B,) bool: who took it.
+
+        One compiled pass: after a large batch's step every further numpy operation starts
+        from cold caches (tens of µs each at 1,024 environments), and this replaces ~15 of them.
+        """
+        out = self.out
+        return StepReadout(
+            *_read_step(
+                stepped,
+                self.params.steps,
+                self.state.t,
+                out.reward,
+                out.step_counts,
+                out.done_n,
+                out.done_aori,
+                out.done_aosi,
+            )
+        )
 
     def step_counts(self, b: int) -> dict[str, dict[str, float]]:
         """Every counter's increment in the last step, per class."""
@@ -379,7 +430,9 @@ class BatchSimulator:
 
 __all__ = [
     "LOG_FIELDS",
+    "STEP_COUNT_NAMES",
     "BatchSimulator",
+    "StepReadout",
     "compiled_overload",
     "nearest_rank_percentile",
     "nearest_rank_percentiles",
