@@ -112,6 +112,54 @@ def test_terminal_observation_is_the_vector_envs_last_observation():
     np.testing.assert_array_equal(obs, reset_obs)
 
 
+def reference_infos(info: dict, terminated: np.ndarray, truncated: np.ndarray, seeds: np.ndarray) -> list[dict]:
+    """SB3's per-sub-env infos built one key and one sub-env at a time from the vector env's info."""
+    n = len(truncated)
+    infos: list[dict] = [{} for _ in range(n)]
+    for key, values in info.items():
+        if key.startswith("_") or key in ("final_obs", "final_info", "summary"):
+            continue
+        for i in range(n):
+            if info[f"_{key}"][i]:
+                infos[i][key] = values[i].item()
+    for i in range(n):
+        infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        if terminated[i] or truncated[i]:
+            infos[i]["terminal_observation"] = info["final_obs"][i]
+            infos[i]["summary"] = {k: float(v[i]) for k, v in info["summary"].items()}
+    return infos
+
+
+def test_infos_equal_a_key_by_key_split_of_the_vector_info():
+    n = 6
+    vec_env = make_sb3_vec_env("paper", n, SHORT, seed=2)
+    same = MetaLoreVectorEnv(n, "paper", SHORT, autoreset_mode=AutoresetMode.SAME_STEP)
+    vec_env.reset()
+    same.reset(seed=2)
+    rng = np.random.default_rng(2)
+    later = np.arange(n) % 2 == 0
+    partial_masks = ended = 0
+    for t in range(3 * SHORT["episode"]["steps"]):
+        if t == 5:  # these sub-envs start over, so episodes end at different steps
+            vec_env.venv.reset(seed=50, options={"reset_mask": later})
+            same.reset(seed=50, options={"reset_mask": later})
+        actions = uniform_actions(rng, vec_env)
+        _, _, dones, infos = vec_env.step(actions)
+        _, _, terminated, truncated, info = same.step(actions)
+        expected = reference_infos(info, terminated, truncated, same.sim.state.seed)
+        for got, want in zip(infos, expected, strict=True):
+            assert list(got) == list(want)  # same keys in the same order
+            for key, value in want.items():
+                assert type(got[key]) is type(value), key
+                np.testing.assert_equal(got[key], value, err_msg=key)
+        np.testing.assert_array_equal(dones, truncated)
+        for i in np.flatnonzero(dones):
+            assert vec_env.reset_infos[i] == {"t": 0, "seed": int(same.sim.state.seed[i])}
+        partial_masks += 0 < info["_aori_mean"].sum() < n
+        ended += 0 < dones.sum() < n
+    assert partial_masks and ended
+
+
 def test_sb3_wrappers_run_on_the_adapter():
     vec_env = VecNormalize(VecMonitor(VecCheckNan(make_sb3_vec_env("paper", 4, SHORT, seed=0), raise_exception=True)))
     vec_env.reset()

@@ -22,11 +22,19 @@ def action_space_for(scenario: Scenario) -> spaces.Box:
     return spaces.Box(low=low, high=1.0, shape=(2 * scenario.num_bs,), dtype=np.float32)
 
 
-def validate_action(action: Any, space: spaces.Box, symmetric: bool, batch_shape: tuple[int, ...] = ()) -> np.ndarray:
+def validate_action(
+    action: Any,
+    space: spaces.Box,
+    symmetric: bool,
+    batch_shape: tuple[int, ...] = (),
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Check an agent's action at the boundary; return it clipped and mapped to [0, 1] as float64.
 
     Out-of-range values are clipped (MODEL.md §5); NaN, infinities, a wrong shape or a
-    non-numeric type raise ``ValueError`` naming the value and the expected form.
+    non-numeric type raise ``ValueError`` naming the value and the expected form. With
+    ``out`` (a float64 array of shape ``batch_shape + space.shape``) the result is written
+    there, and only once the action passed every check.
     """
     expected = batch_shape + space.shape
     if action is None:
@@ -45,11 +53,16 @@ def validate_action(action: Any, space: spaces.Box, symmetric: bool, batch_shape
                 f"action has shape {arr.shape}, expected {expected}: (bw_ue, comp_ue) in "
                 f"[{space.low.flat[0]:g}, 1] for each of the {space.shape[0] // 2} base station(s)"
             )
-    if not math.isfinite(float(arr.sum())):  # NaN or ±inf anywhere makes the sum non-finite
+    if not math.isfinite(np.add.reduce(arr, axis=None)):  # NaN or ±inf anywhere makes the sum non-finite
         raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
-    if symmetric:
-        return (np.minimum(np.maximum(arr, -1.0), 1.0) + 1.0) * 0.5
-    return np.minimum(np.maximum(arr, 0.0), 1.0)
+    result = np.empty(expected) if out is None else out
+    assert result.shape == expected, f"out has shape {result.shape}, expected {expected}"
+    np.maximum(arr, -1.0 if symmetric else 0.0, out=result)
+    np.minimum(result, 1.0, out=result)
+    if symmetric:  # [-1, 1] onto [0, 1]
+        result += 1.0
+        result *= 0.5
+    return result
 
 
 class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
@@ -157,7 +170,9 @@ class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
         self.action_space: spaces.Box = action_space_for(self.scenario)
         low, high = self.sim.observation_bounds()
         self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
-        self._action_buffer = np.zeros((1, self.scenario.num_bs, 2))
+        self._action_buffer = self.sim.action  # (1, M, 2): the split the next step applies
+        self._flat_action = self._action_buffer.reshape(self.action_space.shape)  # a view, for validate_action
+        self._steps = self.scenario.steps
         self._episode_seed: int | None = None
         self._needs_reset = True
         if render_mode is not None:
@@ -187,16 +202,17 @@ class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
         """Apply ``action`` for one step; see the class docstring for its form and the info keys."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (and again after the episode is truncated)")
-        self._action_buffer[0] = validate_action(action, self.action_space, self._symmetric).reshape(-1, 2)
-        self.sim.step(self._action_buffer)
-        truncated = int(self.sim.state.t[0]) >= self.scenario.steps
-        info = self.sim.step_info(0)
+        sim = self.sim
+        validate_action(action, self.action_space, self._symmetric, out=self._flat_action)
+        sim.step()
+        truncated = int(sim.state.t[0]) >= self._steps
+        info = sim.step_info(0)
         if truncated:
-            info["summary"] = self.sim.episode_summary(0)
+            info["summary"] = sim.episode_summary(0)
             self._needs_reset = True
         if self.render_mode is not None:
             self._record_render(self._action_buffer[0])
-        return self.sim.observe()[0], float(self.sim.reward()[0]), False, truncated, info
+        return sim.observe()[0], float(sim.out.reward[0]), False, truncated, info
 
     # ----------------------------------------------------------------- read-outs
     def applied_split(self) -> np.ndarray:

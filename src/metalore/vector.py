@@ -17,9 +17,12 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from metalore.config import Scenario, make_scenario
-from metalore.core.simulator import BatchSimulator
-from metalore.core.state import CLASS_NAMES, DONE_JOBS, DROP_MEC_JOBS, DROP_UL_JOBS, GEN_JOBS, SENT_JOBS
+from metalore.core.simulator import STEP_COUNT_NAMES, BatchSimulator, StepReadout
+from metalore.core.state import CLASS_NAMES
 from metalore.env import action_space_for, validate_action
+
+# The info keys of StepReadout.counts, row by row.
+_COUNT_KEYS = tuple(f"{name}_{cls}" for cls in CLASS_NAMES for name in STEP_COUNT_NAMES)
 
 
 class MetaLoreVectorEnv(gym.vector.VectorEnv):
@@ -70,10 +73,10 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         self.single_observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self._action = np.zeros((self.num_envs, self.scenario.num_bs, 2))
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
         self._started = False
         self._all = np.arange(self.num_envs, dtype=np.int64)
+        self._flat_actions = self.sim.action.reshape(self.action_space.shape)  # a view, for validate_action
 
     # ----------------------------------------------------------------- reset
     def _seeds_for(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> np.ndarray:
@@ -118,19 +121,19 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         """Step every sub-env; see the class docstring for autoreset and the info layout."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        self._action[:] = validate_action(
-            actions, self.single_action_space, self._symmetric, (self.num_envs,)
-        ).reshape(self.num_envs, -1, 2)
-        resetting = self._autoreset.copy()
+        sim = self.sim
+        validate_action(actions, self.single_action_space, self._symmetric, (self.num_envs,), out=self._flat_actions)
+        resetting = self._autoreset
         stepping = ~resetting
         if resetting.any():
-            ids = self._all[resetting]
-            self.sim.reset(ids, self.sim.next_seeds(ids))
-        self.sim.step(self._action, stepping)
-        truncated = self.sim.truncated() & stepping
+            ids = np.flatnonzero(resetting)
+            sim.reset(ids, sim.next_seeds(ids))
+        np.copyto(sim.active, stepping)
+        sim.step(active=sim.active)
+        step = sim.read_step(stepping)
+        truncated, reward = step.truncated, step.reward
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
-        reward = np.where(stepping, self.sim.reward(), 0.0)
-        info = self._step_info(stepping, truncated)
+        info = self._step_info(stepping, step)
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
             obs = self.sim.observe()
             if truncated.any():
@@ -146,29 +149,26 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             obs = self.sim.observe()
         return obs, reward, terminated, truncated, info
 
-    def _step_info(self, stepped: np.ndarray, ended: np.ndarray) -> dict[str, Any]:
-        out = self.sim.out
-        counts = out.step_counts
-        info: dict[str, Any] = {"t": self.sim.state.t - 1, "_t": stepped}
-        for c, cls in enumerate(CLASS_NAMES):
-            for name, columns in (
-                ("generated", [GEN_JOBS]),
-                ("sent", [SENT_JOBS]),
-                ("completed", [DONE_JOBS]),
-                ("dropped", [DROP_UL_JOBS, DROP_MEC_JOBS]),
-            ):
-                info[f"{name}_{cls}"] = counts[:, c, columns].sum(axis=1).astype(np.int64)
-                info[f"_{name}_{cls}"] = stepped
-        n = out.done_n
-        info["aori_mean"], info["aosi_mean"] = self.sim.step_age_means()
-        info["_aori_mean"] = stepped & (n > 0)
-        info["_aosi_mean"] = info["_aori_mean"]
+    def _step_info(self, stepped: np.ndarray, step: StepReadout) -> dict[str, Any]:
+        info: dict[str, Any] = {"t": step.t, "_t": stepped}
+        for key, row in zip(_COUNT_KEYS, step.counts, strict=True):
+            info[key] = row
+            info[f"_{key}"] = stepped
+        info["aori_mean"], info["aosi_mean"] = step.aori_mean, step.aosi_mean
+        info["_aori_mean"] = info["_aosi_mean"] = step.ue_done
+        ended = step.truncated
         if ended.any():
-            rows = [self.sim.episode_summary(int(b)) if ended[b] else None for b in range(self.num_envs)]
-            keys = next(r for r in rows if r is not None).keys()
-            info["summary"] = {k: np.array([r[k] if r else np.nan for r in rows], dtype=np.float64) for k in keys}
+            info["summary"] = self._summaries(np.flatnonzero(ended))
             info["_summary"] = ended.copy()
         return info
+
+    def _summaries(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Episode summaries of the sub-envs ``ids``, one (num_envs,) array per key (NaN for the others)."""
+        summaries = {}
+        for key, values in self.sim.episode_summaries(ids).items():
+            summaries[key] = np.full(self.num_envs, np.nan)
+            summaries[key][ids] = values
+        return summaries
 
     # ----------------------------------------------------------------- read-outs
     def episode_summary(self, index: int) -> dict[str, float]:
