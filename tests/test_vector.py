@@ -404,3 +404,17 @@ def test_threaded_episode_start_reports_an_infeasible_placement():
     sim = BatchSimulator(make_scenario("paper", crowded), batch=3)
     ids = np.array([2, 0], dtype=np.int64)
     assert kernels.init_envs_parallel(ids, np.array([1, 2], dtype=np.int64), *sim._init_args) == 2
+
+
+def test_changing_the_returned_truncated_array_does_not_cancel_the_autoreset():
+    venv = MetaLoreVectorEnv(2, "small", {"episode": {"steps": 3}})
+    venv.reset(seed=0)
+    actions = np.full((2, 2), 0.5, dtype=np.float32)
+    for _ in range(3):
+        _, _, _, truncated, _ = venv.step(actions)
+    assert truncated.all()
+    truncated[:] = False  # the caller's array; the env must keep its own record of the episode end
+    _, reward, _, truncated, info = venv.step(actions)
+    assert not truncated.any() and np.all(reward == 0.0)
+    assert not info["_t"].any()  # the autoreset step steps no sub-env
+    assert venv.sim.state.t.tolist() == [0, 0]

@@ -145,7 +145,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
                 self.sim.reset(ids, self.sim.next_seeds(ids))
                 obs = self.sim.observe()
         else:
-            self._autoreset = truncated
+            self._autoreset = truncated.copy()  # the caller owns the returned array
             obs = self.sim.observe()
         return obs, reward, terminated, truncated, info
 

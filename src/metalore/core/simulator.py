@@ -218,7 +218,12 @@ class BatchSimulator:
         """Start new episodes in ``env_ids`` from ``seeds`` (one per environment)."""
         ids = np.asarray(env_ids, dtype=np.int64)
         seed_arr = np.asarray(seeds, dtype=np.int64)
-        failed = kernels.init_envs(ids, seed_arr, *self._init_args)
+        # Many distinct environments start on all threads (the vector env's autoreset of a whole batch).
+        threaded = self._step_kernel is kernels.step_envs_parallel and ids.size >= PARALLEL_MIN_BATCH
+        if threaded and np.unique(ids).size == ids.size:
+            failed = kernels.init_envs_parallel(ids, seed_arr, *self._init_args)
+        else:
+            failed = kernels.init_envs(ids, seed_arr, *self._init_args)
         if failed >= 0:
             placement = self.scenario.config["sensor"]["placement"]
             raise ConfigError(
