@@ -1,11 +1,11 @@
-"""The compiled simulation core: episode start and one step, for one environment of a batch.
+"""The compiled simulation core: episode start of one environment, one step of a block of them.
 
 ``init_envs`` and ``step_envs`` take the fields of ``Params``, ``State`` and ``StepOutput``
-(see ``core.state``) as positional arguments in declaration order and loop over the batch;
-the ``*_parallel`` twins do the same with ``prange`` for large batches. All dynamics live in
-``_init_one`` and ``_step_one``; every caller (single env, vector env, PettingZoo, RLlib)
-goes through them. Step order and semantics follow MODEL.md §2; choices the spec leaves
-open are marked DECISION and documented in docs/model.md.
+(see ``core.state``) as positional arguments in declaration order; the ``*_parallel`` twins
+split the batch across threads for large batches. All dynamics live in ``_init_one`` and
+``_step_block`` (one step of environments ``lo <= b < hi``); every caller (single env, vector
+env, PettingZoo, RLlib) goes through them. Step order and semantics follow MODEL.md §2;
+choices the spec leaves open are marked DECISION and documented in docs/model.md.
 """
 
 from __future__ import annotations

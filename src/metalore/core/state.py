@@ -4,7 +4,7 @@ State is data (STYLE.md §1): three NamedTuples of arrays. Every ``State`` and `
 field has a leading batch axis ``B`` (a single environment is the batch of one); ``Params``
 is shared by the batch. The compiled kernels take these fields as positional arguments in
 declaration order (numba dispatches plain arrays far faster than tuples), so the field order
-here *is* the kernel signature; ``tests/test_core_layout.py`` checks that they agree.
+here *is* the kernel signature; ``tests/test_core_units.py`` checks that they agree.
 
 Axis names: ``B`` batch, ``M`` base stations, ``K`` UEs, ``N`` sensors, ``D = K + N``
 devices (UEs first, then sensors), ``Q`` device-queue slots, ``Qb`` MEC-queue slots, ``P``
