@@ -103,7 +103,7 @@ def queued_jobs(env: MetaLoreEnv, c: int) -> tuple[np.ndarray, np.ndarray]:
     s = env.sim.state
     k = env.scenario.num_ues
     devices = range(k) if c == 0 else range(k, s.dq_len.shape[1])
-    uplink = [live(s.dq[0, d], s.dq_head[0, d], s.dq_len[0, d]) for d in devices]
+    uplink = [live(s.dq[0, :, d], s.dq_head[0, d], s.dq_len[0, d]) for d in devices]
     mec = [live(s.bq[0, m, c], s.bq_head[0, m, c], s.bq_len[0, m, c]) for m in range(s.bq.shape[1])]
     return np.concatenate([np.zeros((0, s.dq.shape[-1])), *uplink]), np.concatenate(mec)
 

@@ -265,7 +265,7 @@ def test_richer_observation_features():
         return sum(records[(head + j) % len(records), JOB_REM] for j in range(length))
 
     work = [live(s.bq[0, 0, c], s.bq_head[0, 0, c], s.bq_len[0, 0, c]) for c in (0, 1)]
-    backlog = [live(s.dq[0, d], s.dq_head[0, d], s.dq_len[0, d]) for d in range(s.dq.shape[1])]
+    backlog = [live(s.dq[0, :, d], s.dq_head[0, d], s.dq_len[0, d]) for d in range(s.dq.shape[2])]
     assert obs[2:4] == pytest.approx(work, rel=1e-6) and work[1] > 0
     assert obs[4:6] == pytest.approx([sum(backlog[:k]), sum(backlog[k:])], rel=1e-6) and sum(backlog) > 0
 

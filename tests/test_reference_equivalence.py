@@ -82,7 +82,7 @@ def _record(r: np.ndarray, fields: tuple[int, ...]) -> tuple:
 
 def core_uplink(sim: BatchSimulator, d: int) -> list[tuple]:
     s = sim.state
-    return [_record(r, UPLINK_FIELDS) for r in _ring(s.dq[0, d], int(s.dq_head[0, d]), int(s.dq_len[0, d]))]
+    return [_record(r, UPLINK_FIELDS) for r in _ring(s.dq[0, :, d], int(s.dq_head[0, d]), int(s.dq_len[0, d]))]
 
 
 def core_mec(sim: BatchSimulator, m: int, c: int) -> list[tuple]:

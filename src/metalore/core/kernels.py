@@ -324,14 +324,14 @@ def _prefetch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
     longer cached; prefetching it (and each tail, where new jobs go) while the previous
     environment steps hides that wait. Only a hint: no values change.
     """
-    q_dev = dq.shape[2]
-    for d in range(dq.shape[1]):
+    q_dev = dq.shape[1]
+    for d in range(dq.shape[2]):
         head = dq_head[b, d]
         tail = (head + dq_len[b, d]) % q_dev
-        prefetch(dq, (b, d, head, 0))
-        prefetch(dq, (b, d, head, DQ_FIELDS - 1))
-        prefetch(dq, (b, d, tail, 0))
-        prefetch(dq, (b, d, tail, DQ_FIELDS - 1))
+        prefetch(dq, (b, head, d, 0))
+        prefetch(dq, (b, head, d, DQ_FIELDS - 1))
+        prefetch(dq, (b, tail, d, 0))
+        prefetch(dq, (b, tail, d, DQ_FIELDS - 1))
     q_bs = bq.shape[3]
     for m in range(bq.shape[1]):
         for c in range(2):
@@ -374,13 +374,13 @@ def _enqueue_generated(
         _count(step_counts, b, kind, DROP_UL_COMPUTE, compute)
         _log_set(log_jid, log_rec, b, jid, LOG_DROPPED, DROPPED_UPLINK)
         return
-    tail = (dq_head[b, d] + dq_len[b, d]) % dq.shape[2]
-    dq[b, d, tail, JOB_REM] = data
-    dq[b, d, tail, JOB_ID] = jid
-    dq[b, d, tail, JOB_DATA] = data
-    dq[b, d, tail, JOB_COMPUTE] = compute
-    dq[b, d, tail, JOB_T_GEN] = tnow
-    dq[b, d, tail, JOB_SENSOR] = sensor
+    tail = (dq_head[b, d] + dq_len[b, d]) % dq.shape[1]
+    dq[b, tail, d, JOB_REM] = data
+    dq[b, tail, d, JOB_ID] = jid
+    dq[b, tail, d, JOB_DATA] = data
+    dq[b, tail, d, JOB_COMPUTE] = compute
+    dq[b, tail, d, JOB_T_GEN] = tnow
+    dq[b, tail, d, JOB_SENSOR] = sensor
     dq_len[b, d] += 1
 
 
@@ -418,7 +418,7 @@ def _step_block(
         tnow = t[b]
         m_bs = bs_pos_m.shape[0]
         n_dev = pos_m.shape[1]
-        q_dev = dq.shape[2]
+        q_dev = dq.shape[1]
         q_bs = bq.shape[3]
         n_hist = aori_hist.shape[1]
         step_counts[b] = 0.0
@@ -505,9 +505,9 @@ def _step_block(
                 budget = bandwidth_hz[b, d] * spectral_eff[b, d] * dt_s / 1e6
                 while budget > 0.0 and dq_len[b, d] > 0:
                     slot = dq_head[b, d]
-                    rem = dq[b, d, slot, JOB_REM]
+                    rem = dq[b, slot, d, JOB_REM]
                     if rem > budget + EPS:
-                        dq[b, d, slot, JOB_REM] = rem - budget
+                        dq[b, slot, d, JOB_REM] = rem - budget
                         sent_mbit += budget
                         budget = 0.0
                         break
@@ -517,9 +517,9 @@ def _step_block(
                     # An emptied ring restarts at slot 0, so the pages a queue touches follow its
                     # peak occupancy, not the traffic that has passed through it.
                     dq_head[b, d] = (slot + 1) % q_dev if dq_len[b, d] > 0 else 0
-                    jid = np.int64(dq[b, d, slot, JOB_ID])
-                    data = dq[b, d, slot, JOB_DATA]
-                    compute = dq[b, d, slot, JOB_COMPUTE]
+                    jid = np.int64(dq[b, slot, d, JOB_ID])
+                    data = dq[b, slot, d, JOB_DATA]
+                    compute = dq[b, slot, d, JOB_COMPUTE]
                     _count(step_counts, b, c, SENT_JOBS, 1.0)
                     _count(step_counts, b, c, SENT_MBIT, data)
                     _log_set(log_jid, log_rec, b, jid, LOG_T_TX, tnow)
@@ -531,13 +531,13 @@ def _step_block(
                         continue
                     tail = (bq_head[b, m, c] + bq_len[b, m, c]) % q_bs
                     bq[b, m, c, tail, JOB_REM] = compute
-                    bq[b, m, c, tail, JOB_ID] = dq[b, d, slot, JOB_ID]
+                    bq[b, m, c, tail, JOB_ID] = dq[b, slot, d, JOB_ID]
                     bq[b, m, c, tail, JOB_DATA] = data
                     bq[b, m, c, tail, JOB_COMPUTE] = compute
-                    bq[b, m, c, tail, JOB_T_GEN] = dq[b, d, slot, JOB_T_GEN]
-                    bq[b, m, c, tail, JOB_SENSOR] = dq[b, d, slot, JOB_SENSOR]
+                    bq[b, m, c, tail, JOB_T_GEN] = dq[b, slot, d, JOB_T_GEN]
+                    bq[b, m, c, tail, JOB_SENSOR] = dq[b, slot, d, JOB_SENSOR]
                     bq[b, m, c, tail, JOB_DEVICE] = d
-                    bq[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq[b, d, slot, JOB_T_GEN] if c == SENSOR else -1.0
+                    bq[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq[b, slot, d, JOB_T_GEN] if c == SENSOR else -1.0
                     bq_len[b, m, c] += 1
                 c = UE if d < num_ues else SENSOR
                 step_counts[b, c, TX_MBIT] += sent_mbit

@@ -80,8 +80,20 @@ def _live_sum(records, field, head, length, out):
         out[q] = total
 
 
+@nb.njit(cache=True)
+def _uplink_live_sum(dq, field, head, length, out):
+    """Sum ``dq[b, slot, d, field]`` over the live slots of every uplink ring (slot-major, see ``State.dq``)."""
+    cap = dq.shape[1]
+    for b in range(dq.shape[0]):
+        for d in range(dq.shape[2]):
+            total = 0.0
+            for j in range(length[b, d]):
+                total += dq[b, (head[b, d] + j) % cap, d, field]
+            out[b, d] = total
+
+
 def _queue_sums(records: np.ndarray, head: np.ndarray, length: np.ndarray, field: int) -> np.ndarray:
-    """``_live_sum`` over queues of any leading shape; returns an array shaped like ``length``."""
+    """``_live_sum`` over (MEC) queues of any leading shape; returns an array shaped like ``length``."""
     out = np.zeros(length.size)
     _live_sum(records.reshape(-1, *records.shape[-2:]), field, head.reshape(-1), length.reshape(-1), out)
     return out.reshape(length.shape)
@@ -313,7 +325,8 @@ class BatchSimulator:
 
     def _observe_uplink_backlog(self) -> np.ndarray:
         s = self.state
-        backlog = _queue_sums(s.dq, s.dq_head, s.dq_len, JOB_REM)
+        backlog = np.zeros(s.dq_len.shape)
+        _uplink_live_sum(s.dq, JOB_REM, s.dq_head, s.dq_len, backlog)
         k = self.params.num_ues
         return np.stack([backlog[:, :k].sum(axis=1), backlog[:, k:].sum(axis=1)], axis=1)
 

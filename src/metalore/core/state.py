@@ -202,7 +202,10 @@ class State(NamedTuple):
     assoc: np.ndarray  # (B, D) int64, serving BS of each device (-1 unconnected)
     snr: np.ndarray  # (B, D) float64, linear SNR to the strongest BS
     spectral_eff: np.ndarray  # (B, D) float64, log2(1 + snr) (bit/s/Hz), kept with the link it belongs to
-    dq: np.ndarray  # (B, D, Q, DQ_FIELDS) float64, uplink FIFO ring buffers of job records
+    # (B, Q, D, DQ_FIELDS) float64, uplink FIFO ring buffers of job records, slot-major: the devices
+    # of an environment advance together, so the records a step touches at their heads and tails
+    # share cache lines (device-major rings put each device's on its own line).
+    dq: np.ndarray
     dq_head: np.ndarray  # (B, D) int64, ring-buffer head slot
     dq_len: np.ndarray  # (B, D) int64, jobs queued (jobs)
     bq: np.ndarray  # (B, M, 2, Qb, BQ_FIELDS) float64, MEC FIFO ring buffers of job records
@@ -361,7 +364,7 @@ def allocate_state(params: Params, batch: int) -> State:
         assoc=np.full((batch, d), -1, np.int64),
         snr=np.zeros((batch, d)),
         spectral_eff=np.zeros((batch, d)),
-        dq=np.zeros((batch, d, q, DQ_FIELDS)),
+        dq=np.zeros((batch, q, d, DQ_FIELDS)),
         dq_head=np.zeros((batch, d), np.int64),
         dq_len=np.zeros((batch, d), np.int64),
         bq=np.zeros((batch, m, 2, qb, BQ_FIELDS)),
