@@ -271,6 +271,12 @@ def build_params(scenario: Scenario) -> Params:
     phase_start, phase_p, phase_period = _phases(scenario)
     bs = cfg["bs"]
     placement = cfg["sensor"]["placement"]
+    # Poisson tables of job sizes, one per class and quantity (each also gets a guide table).
+    cdf = {
+        f"{cls}_{what}": poisson_cdf_table(cfg[cls][key])
+        for cls in CLASS_NAMES
+        for what, key in (("data", "data_mbit_mean"), ("compute", "compute_units_mean"))
+    }
     return Params(
         steps=scenario.steps,
         dt_s=float(cfg["episode"]["step_duration_s"]),
@@ -302,14 +308,14 @@ def build_params(scenario: Scenario) -> Params:
         phase_start=phase_start,
         phase_request_p=phase_p,
         phase_period=phase_period,
-        ue_data_cdf=poisson_cdf_table(cfg["ue"]["data_mbit_mean"]),
-        ue_compute_cdf=poisson_cdf_table(cfg["ue"]["compute_units_mean"]),
-        sensor_data_cdf=poisson_cdf_table(cfg["sensor"]["data_mbit_mean"]),
-        sensor_compute_cdf=poisson_cdf_table(cfg["sensor"]["compute_units_mean"]),
-        ue_data_guide=poisson_guide_table(poisson_cdf_table(cfg["ue"]["data_mbit_mean"])),
-        ue_compute_guide=poisson_guide_table(poisson_cdf_table(cfg["ue"]["compute_units_mean"])),
-        sensor_data_guide=poisson_guide_table(poisson_cdf_table(cfg["sensor"]["data_mbit_mean"])),
-        sensor_compute_guide=poisson_guide_table(poisson_cdf_table(cfg["sensor"]["compute_units_mean"])),
+        ue_data_cdf=cdf["ue_data"],
+        ue_compute_cdf=cdf["ue_compute"],
+        sensor_data_cdf=cdf["sensor_data"],
+        sensor_compute_cdf=cdf["sensor_compute"],
+        ue_data_guide=poisson_guide_table(cdf["ue_data"]),
+        ue_compute_guide=poisson_guide_table(cdf["ue_compute"]),
+        sensor_data_guide=poisson_guide_table(cdf["sensor_data"]),
+        sensor_compute_guide=poisson_guide_table(cdf["sensor_compute"]),
         channel_model=MODEL_IDS[cfg["channel"]["model"]],
         los=bool(cfg["channel"]["los"]),
         scheduler=SCHEDULER_IDS[cfg["scheduler"]["model"]],
