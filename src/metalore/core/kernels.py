@@ -142,23 +142,33 @@ def _cell_of(x, y, cell_m, nx, ny):
     return cy * nx + cx
 
 
-@nb.njit(**STEP_PATH)
+@nb.njit(inline="always", **STEP_PATH)
 def nearest_sensor(b, x, y, pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items):
     """Id of the sensor of env ``b`` closest to (x, y), lowest id on ties; -1 if there are none.
 
-    Searches grid rings outward and stops once no unvisited cell can hold a closer (or equally
-    close, lower-id) sensor: expected O(1) per query instead of O(N).
+    Up to ``BRUTE_FORCE_SENSORS`` sensors a plain scan, compiled into the caller (a call passes
+    the three arrays as ~25 scalars, as long as the scan itself); beyond, the grid walk.
     """
     n = grid_items.shape[1]
-    if n <= BRUTE_FORCE_SENSORS:  # a plain scan beats the grid walk for a handful of sensors
-        best, best_d2 = -1, np.inf
-        for s in range(n):
-            dx = pos_m[b, num_ues + s, 0] - x
-            dy = pos_m[b, num_ues + s, 1] - y
-            d2 = dx * dx + dy * dy
-            if d2 < best_d2:
-                best, best_d2 = s, d2
-        return best
+    if n > BRUTE_FORCE_SENSORS:
+        return _nearest_sensor_grid(b, x, y, pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items)
+    best, best_d2 = -1, np.inf
+    for s in range(n):
+        dx = pos_m[b, num_ues + s, 0] - x
+        dy = pos_m[b, num_ues + s, 1] - y
+        d2 = dx * dx + dy * dy
+        if d2 < best_d2:
+            best, best_d2 = s, d2
+    return best
+
+
+@nb.njit(**STEP_PATH)
+def _nearest_sensor_grid(b, x, y, pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start, grid_items):
+    """``nearest_sensor`` by walking the grid: search rings of cells outward from (x, y).
+
+    Stops once no unvisited cell can hold a closer (or equally close, lower-id) sensor:
+    expected O(1) per query instead of O(N).
+    """
     cx = min(max(int(x / grid_cell_m), 0), grid_nx - 1)
     cy = min(max(int(y / grid_cell_m), 0), grid_ny - 1)
     best, best_d2 = -1, np.inf
