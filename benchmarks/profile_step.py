@@ -47,16 +47,14 @@ def child(workdir: Path, batch: int, episodes: int, threads: bool) -> None:
     import numpy as np
 
     from metalore import make_scenario
-    from metalore.core import kernels
     from metalore.core.simulator import BatchSimulator
 
     sim = BatchSimulator(make_scenario("paper"), batch, parallel=threads)
-    kernel = kernels.step_envs_parallel if threads else kernels.step_envs
     ids = np.arange(batch)
     sim.action[:] = 0.5
     sim.reset(ids, ids)
     sim.step()  # the environments' own path: the compiled overload, called without the dispatcher
-    overload = next(iter(kernel.overloads.values()))
+    overload = next(iter(sim._step_kernel.overloads.values()))  # the kernel the simulator chose
     entry = overload.library.get_pointer_to_function(overload.fndesc.llvm_func_name)
     for line in Path("/proc/self/maps").read_text().splitlines():
         span, perms = line.split()[:2]
