@@ -18,7 +18,7 @@ def rollout(env: gym.Env, seed: int | None, steps: int, action_seed: int = 0):
     trace = [obs]
     for _ in range(steps):
         obs, reward, terminated, truncated, info = env.step(rng.random(env.action_space.shape))
-        trace.append((obs, reward, terminated, truncated, info["aori"].tolist(), info["aosi"].tolist()))
+        trace.append((obs, reward, terminated, truncated, list(info["aori"]), list(info["aosi"])))
         if truncated:
             break
     return trace
@@ -170,7 +170,7 @@ def test_info_counts_and_summary_agree_with_the_job_log():
         for cls in generated:
             generated[cls] += info[f"generated_{cls}"]
             completed[cls] += info[f"completed_{cls}"]
-        aori += info["aori"].tolist()
+        aori += info["aori"]
         assert info["queue_lengths"].shape == (1, 2)
     log = env.job_log()
     summary = info["summary"]

@@ -61,7 +61,7 @@ def run(env: MetaLoreEnv, actions: list[tuple[float, ...]]) -> tuple[list[float]
 
 def ages(infos: list[dict[str, Any]]) -> list[list[tuple[int, int]]]:
     """Per step, the (AoRI, AoSI) of the UE jobs completed, in completion order."""
-    return [list(zip(i["aori"].tolist(), i["aosi"].tolist(), strict=True)) for i in infos]
+    return [list(zip(i["aori"], i["aosi"], strict=True)) for i in infos]
 
 
 def test_sizes_are_one_unit():

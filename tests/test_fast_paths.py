@@ -91,8 +91,8 @@ def reference_step_info(sim: BatchSimulator, b: int) -> dict[str, Any]:
         info[f"completed_{cls}"] = int(counts[DONE_JOBS])
         info[f"dropped_{cls}"] = int(counts[DROP_UL_JOBS] + counts[DROP_MEC_JOBS])
     info["queue_lengths"] = sim.state.bq_len[b].copy()
-    info["aori"] = out.done_aori[b, :n].astype(np.int64)
-    info["aosi"] = out.done_aosi[b, :n].astype(np.int64)
+    info["aori"] = tuple(int(v) for v in out.done_aori[b, :n])
+    info["aosi"] = tuple(int(v) for v in out.done_aosi[b, :n])
     return info
 
 
@@ -173,9 +173,9 @@ def test_read_step_equals_numpy_read_outs():
             counts[:, [DROP_UL_JOBS, DROP_MEC_JOBS]].sum(1),
         ]
         for k, values in enumerate(expected):
-            np.testing.assert_array_equal(step.counts[4 * c + k], values.astype(np.int64))
+            np.testing.assert_array_equal(step.counts[4 * c + k], np.where(stepped, values, 0).astype(np.int64))
     means = [
-        [np.mean(done[b, : out.done_n[b]]) if out.done_n[b] else np.nan for b in range(12)]
+        [np.mean(done[b, : out.done_n[b]]) if out.done_n[b] and stepped[b] else np.nan for b in range(12)]
         for done in (out.done_aori, out.done_aosi)
     ]
     np.testing.assert_allclose(step.aori_mean, means[0], rtol=1e-15)

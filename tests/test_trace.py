@@ -59,8 +59,8 @@ def test_steps_csv_replays_the_policy_actions_and_sums_to_the_episode_rewards(tm
             np.testing.assert_array_equal(at_t[["ue_mec_queue", "sensor_mec_queue"]].to_numpy(), info["queue_lengths"])
             np.testing.assert_allclose(at_t["reward"], reward)
             assert (at_t["completed_ue"] == info["completed_ue"]).all()
-            if info["aori"].size:
-                assert at_t["aori_mean"].iloc[0] == pytest.approx(info["aori"].mean())
+            if info["aori"]:
+                assert at_t["aori_mean"].iloc[0] == pytest.approx(np.mean(info["aori"]))
             else:
                 assert at_t["aori_mean"].isna().all()
         per_step = rows.groupby("t")["reward"].first()

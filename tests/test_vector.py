@@ -68,9 +68,13 @@ def run_vector_against_singles(preset, config, seed, num_envs, parallel=None, ep
         vobs, vrew, vterm, vtrunc, vinfo = venv.step(actions)
         for i, env in enumerate(singles):
             if ending[i]:  # next-step autoreset: the single env is reset without a seed
-                obs, _ = env.reset()
+                obs, reset_info = env.reset()
                 np.testing.assert_array_equal(vobs[i], obs)
-                assert vrew[i] == 0.0 and not vterm[i] and not vtrunc[i] and not vinfo["_t"][i]
+                assert vrew[i] == 0.0 and not vterm[i] and not vtrunc[i]
+                # The info is the reset info (as Gymnasium's vector envs report it), no step counts.
+                assert vinfo["_t"][i] and vinfo["t"][i] == reset_info["t"] == 0
+                assert vinfo["_seed"][i] and vinfo["seed"][i] == reset_info["seed"]
+                assert not any(vinfo[f"_{key}"][i] for key in COUNT_KEYS) and not vinfo["_aori_mean"][i]
                 autoresets += 1
             else:
                 assert_sub_env_step_matches(i, env.step(actions[i]), vobs, vrew, vterm, vtrunc, vinfo)
@@ -151,7 +155,8 @@ def test_next_step_autoreset_returns_reset_obs_zero_reward_and_ignores_action():
     np.testing.assert_array_equal(obs[0], reset_obs)
     np.testing.assert_array_equal(reward, [0.0, 0.0])
     assert not terminated.any() and not truncated.any()
-    assert not info["_t"].any() and "summary" not in info
+    assert "summary" not in info and not info["_generated_ue"].any()  # nothing stepped
+    assert info["_seed"].all() and (info["t"] == 0).all()  # the reset info of both sub-envs
     # The ignored action left no trace: both continue identically, like the fresh single env.
     out_first, out_second = first.step(half), second.step(half)
     ref_obs, ref_reward, *_ = reference.step(half[0])
@@ -416,5 +421,71 @@ def test_changing_the_returned_truncated_array_does_not_cancel_the_autoreset():
     truncated[:] = False  # the caller's array; the env must keep its own record of the episode end
     _, reward, _, truncated, info = venv.step(actions)
     assert not truncated.any() and np.all(reward == 0.0)
-    assert not info["_t"].any()  # the autoreset step steps no sub-env
+    assert not info["_generated_ue"].any()  # the autoreset step steps no sub-env
+    assert info["_seed"].all()
     assert venv.sim.state.t.tolist() == [0, 0]
+
+
+def gymnasium_vector_against_native(kind: str, env_id: str, num_envs: int, steps: int, seed: int) -> int:
+    """Step Gymnasium's own vector env of single MetaLore envs beside the native one; return autoresets seen.
+
+    Both use next-step autoreset, and Gymnasium seeds sub-env i with ``seed + i`` and resets it
+    later without a seed, as the native vector env does: observations, rewards, flags and every
+    info key both report must agree.
+    """
+    kwargs = {"config": {"episode": {"steps": 12}}}
+    make_single = [lambda: gym.make(f"metalore:{env_id}", **kwargs)] * num_envs  # module: id, for spawned workers
+    theirs: gym.vector.VectorEnv
+    if kind == "sync":
+        theirs = gym.vector.SyncVectorEnv(make_single)
+    else:
+        theirs = gym.vector.AsyncVectorEnv(make_single, context="spawn")
+    ours = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    try:
+        tobs, _ = theirs.reset(seed=seed)
+        oobs, _ = ours.reset(seed=seed)
+        np.testing.assert_array_equal(tobs, oobs)
+        rng = np.random.default_rng(seed)
+        autoresets = 0
+        for _ in range(steps):
+            actions = rng.uniform(0.0, 1.0, ours.action_space.shape).astype(np.float32)
+            tobs, trew, tterm, ttrunc, tinfo = theirs.step(actions)
+            oobs, orew, oterm, otrunc, oinfo = ours.step(actions)
+            np.testing.assert_array_equal(tobs, oobs)
+            np.testing.assert_array_equal(trew, orew)
+            np.testing.assert_array_equal(tterm, oterm)
+            np.testing.assert_array_equal(ttrunc, otrunc)
+            stepped = oinfo["_generated_ue"]
+            autoresets += int((~stepped).sum())
+            for key in ("t", "seed"):  # the step's, or an autoreset sub-env's reset info
+                mask = oinfo.get(f"_{key}", np.zeros(num_envs, bool))
+                np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), mask)
+                if mask.any():
+                    np.testing.assert_array_equal(tinfo[key][mask], oinfo[key][mask])
+            for key in COUNT_KEYS:
+                np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), stepped)
+                if stepped.any():
+                    np.testing.assert_array_equal(tinfo[key][stepped], oinfo[key][stepped])
+            for i in np.flatnonzero(stepped):  # variable-length ages: one tuple per sub-env
+                assert oinfo["_aori_mean"][i] == (len(tinfo["aori"][i]) > 0)
+                if tinfo["aori"][i]:
+                    assert oinfo["aori_mean"][i] == pytest.approx(np.mean(tinfo["aori"][i]), rel=1e-12)
+            if ttrunc.any():
+                for key, values in oinfo["summary"].items():
+                    np.testing.assert_array_equal(tinfo["summary"][key][ttrunc], values[ttrunc], err_msg=key)
+        return autoresets
+    finally:
+        theirs.close()
+        ours.close()
+
+
+@pytest.mark.parametrize("env_id", ["MetaLore/Paper-v0", "MetaLore/Small-v0", "MetaLore/MultiCell-v0"])
+def test_gymnasium_sync_vector_env_of_single_envs_equals_the_native_one(env_id):
+    # Gymnasium batches array infos into fixed-shape arrays: a variable-length array info (the
+    # ages of the jobs completed in a step) used to make SyncVectorEnv raise here.
+    assert gymnasium_vector_against_native("sync", env_id, 3, 40, seed=21) >= 3
+
+
+@pytest.mark.slow
+def test_gymnasium_async_vector_env_of_single_envs_equals_the_native_one():
+    assert gymnasium_vector_against_native("async", "MetaLore/Paper-v0", 2, 30, seed=5) >= 2

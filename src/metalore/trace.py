@@ -108,8 +108,8 @@ def _rows(
             for cls in ("ue", "sensor")
             for what in ("generated", "completed", "dropped")
         },
-        "aori_mean": float(aori.mean()) if aori.size else float("nan"),
-        "aosi_mean": float(aosi.mean()) if aosi.size else float("nan"),
+        "aori_mean": float(np.mean(aori)) if aori else float("nan"),
+        "aosi_mean": float(np.mean(aosi)) if aosi else float("nan"),
     }
     return [
         {

@@ -30,7 +30,9 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
 
     Autoreset follows Gymnasium's ``NEXT_STEP`` mode by default: the step after an episode
     ends resets that sub-env (its observation is the reset observation, reward 0, both flags
-    false) and ignores its action. ``autoreset_mode=AutoresetMode.SAME_STEP`` resets in the
+    false) and ignores its action; its info is its reset info (``seed`` of the new episode,
+    ``t`` = 0), exactly what Gymnasium's ``SyncVectorEnv`` of single envs reports, and a test
+    steps the two side by side. ``autoreset_mode=AutoresetMode.SAME_STEP`` resets in the
     ending step instead and puts the last observation in ``info["final_obs"]`` (masked by
     ``info["_final_obs"]``), as Stable-Baselines3 expects.
 
@@ -123,9 +125,10 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             raise RuntimeError("call reset() before step()")
         sim = self.sim
         validate_action(actions, self.single_action_space, self._symmetric, (self.num_envs,), out=self._flat_actions)
-        resetting = self._autoreset
+        resetting = self._autoreset.copy()
         stepping = ~resetting
-        if resetting.any():
+        any_reset = bool(resetting.any())
+        if any_reset:
             ids = np.flatnonzero(resetting)
             sim.reset(ids, sim.next_seeds(ids))
         np.copyto(sim.active, stepping)
@@ -133,7 +136,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         step = sim.read_step(stepping)
         truncated, reward = step.truncated, step.reward
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
-        info = self._step_info(stepping, step)
+        info = self._step_info(stepping, step, resetting if any_reset else None)
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
             obs = self.sim.observe()
             if truncated.any():
@@ -149,13 +152,25 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             obs = self.sim.observe()
         return obs, reward, terminated, truncated, info
 
-    def _step_info(self, stepped: np.ndarray, step: StepReadout) -> dict[str, Any]:
-        info: dict[str, Any] = {"t": step.t, "_t": stepped}
+    def _step_info(self, stepped: np.ndarray, step: StepReadout, reset: np.ndarray | None) -> dict[str, Any]:
+        """The step's info; ``reset`` (B,) bool marks the sub-envs autoreset in this step (or None).
+
+        An autoreset sub-env reports its reset info, as under Gymnasium's own vector envs (which
+        merge the info of ``env.reset()`` into the step's): ``seed`` of the new episode and
+        ``t`` = 0, both masked in; the step's counts and ages are masked out (and zero).
+        """
+        if reset is None:
+            info: dict[str, Any] = {"t": step.t, "_t": stepped}
+        else:
+            info = {"t": np.where(reset, 0, step.t), "_t": stepped | reset}
         for key, row in zip(_COUNT_KEYS, step.counts, strict=True):
             info[key] = row
             info[f"_{key}"] = stepped
         info["aori_mean"], info["aosi_mean"] = step.aori_mean, step.aosi_mean
         info["_aori_mean"] = info["_aosi_mean"] = step.ue_done
+        if reset is not None:
+            info["seed"] = np.where(reset, self.sim.state.seed, 0)
+            info["_seed"] = reset
         ended = step.truncated
         if ended.any():
             info["summary"] = self._summaries(np.flatnonzero(ended))

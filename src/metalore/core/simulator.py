@@ -125,8 +125,11 @@ def _read_step(stepped, steps, t, reward, step_counts, done_n, done_aori, done_a
             counts[4 * c + 1, b] = np.int64(step_counts[b, c, SENT_JOBS])
             counts[4 * c + 2, b] = np.int64(step_counts[b, c, DONE_JOBS])
             counts[4 * c + 3, b] = np.int64(step_counts[b, c, DROP_UL_JOBS] + step_counts[b, c, DROP_MEC_JOBS])
-        aori[b] = _prefix_mean(done_aori, b, done_n[b])
-        aosi[b] = _prefix_mean(done_aosi, b, done_n[b])
+        if not stepped[b]:  # as Gymnasium's vector envs: entries masked out are zero
+            for i in range(classes * 4):
+                counts[i, b] = 0
+        aori[b] = _prefix_mean(done_aori, b, done_n[b]) if stepped[b] else np.nan
+        aosi[b] = _prefix_mean(done_aosi, b, done_n[b]) if stepped[b] else np.nan
         ue_done[b] = stepped[b] and done_n[b] > 0
         step_reward[b] = reward[b] if stepped[b] else 0.0
         truncated[b] = stepped[b] and t[b] >= steps
@@ -355,8 +358,10 @@ class BatchSimulator:
             "completed_sensor": int(sensor[DONE_JOBS]),
             "dropped_sensor": int(sensor[DROP_UL_JOBS] + sensor[DROP_MEC_JOBS]),
             "queue_lengths": self.state.bq_len[b].copy(),
-            "aori": out.done_aori[b, :n].astype(np.int64),
-            "aosi": out.done_aosi[b, :n].astype(np.int64),
+            # Tuples, not arrays: their length varies by step, and Gymnasium's SyncVectorEnv /
+            # AsyncVectorEnv batch an array info into a fixed-shape array (object arrays take tuples).
+            "aori": tuple(out.done_aori[b, :n].tolist()),
+            "aosi": tuple(out.done_aosi[b, :n].tolist()),
         }
 
     def read_step(self, stepped: np.ndarray) -> StepReadout:
