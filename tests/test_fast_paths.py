@@ -324,3 +324,30 @@ def test_rejected_action_leaves_the_buffer_untouched(action, message):
     with pytest.raises(ValueError, match=message):
         env.step(action)
     np.testing.assert_array_equal(env.applied_split(), [[0.25, 0.75]])
+
+
+def test_batches_that_load_queue_records_early_step_identically():
+    # From kernels.TOUCH_MIN_BATCH environments on, each env-step first loads its queue records
+    # (_touch_queues): a pure memory access. Short rings wrap and fill, so every index it
+    # computes is exercised at a ring's end; the first 8 environments must match a small batch.
+    cfg = {
+        "episode": {"steps": 30},
+        "ue": {"queue_capacity": 3},
+        "sensor": {"queue_capacity": 5},
+        "bs": {"queue_capacity": 7},
+    }
+    big = BatchSimulator(make_scenario("paper", cfg), kernels.TOUCH_MIN_BATCH)
+    small = BatchSimulator(make_scenario("paper", cfg), 8, parallel=False)
+    big.reset(np.arange(big.batch), 100 + np.arange(big.batch))
+    small.reset(np.arange(8), 100 + np.arange(8))
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        big.action[:] = rng.uniform(0.0, 1.0, big.action.shape)
+        small.action[:] = big.action[:8]
+        big.step()
+        small.step()
+    for name in big.state._fields:
+        np.testing.assert_array_equal(getattr(big.state, name)[:8], getattr(small.state, name), err_msg=name)
+    totals = big.state.totals
+    assert (totals[:, :, DROP_UL_JOBS] > 0).any() and (totals[:, :, DROP_MEC_JOBS] > 0).any()  # rings were full
+    assert (big.state.dq_head > 0).any() and (big.state.bq_head > 0).any()
