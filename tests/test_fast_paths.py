@@ -326,17 +326,17 @@ def test_rejected_action_leaves_the_buffer_untouched(action, message):
     np.testing.assert_array_equal(env.applied_split(), [[0.25, 0.75]])
 
 
-def test_batches_that_load_queue_records_early_step_identically():
-    # From kernels.TOUCH_MIN_BATCH environments on, each env-step first loads its queue records
-    # (_touch_queues): a pure memory access. Short rings wrap and fill, so every index it
-    # computes is exercised at a ring's end; the first 8 environments must match a small batch.
+def test_a_large_threaded_batch_steps_like_a_small_serial_one():
+    # Every environment of a large batch prefetches the next one's queue records (a hint: no
+    # value may change). Short rings wrap and fill, so the prefetched indices reach a ring's
+    # end; the first 8 environments must match a serial batch of 8.
     cfg = {
         "episode": {"steps": 30},
         "ue": {"queue_capacity": 3},
         "sensor": {"queue_capacity": 5},
         "bs": {"queue_capacity": 7},
     }
-    big = BatchSimulator(make_scenario("paper", cfg), kernels.TOUCH_MIN_BATCH)
+    big = BatchSimulator(make_scenario("paper", cfg), 512)
     small = BatchSimulator(make_scenario("paper", cfg), 8, parallel=False)
     big.reset(np.arange(big.batch), 100 + np.arange(big.batch))
     small.reset(np.arange(8), 100 + np.arange(8))
@@ -346,6 +346,7 @@ def test_batches_that_load_queue_records_early_step_identically():
         small.action[:] = big.action[:8]
         big.step()
         small.step()
+    assert big._step_kernel is kernels.step_envs_parallel
     for name in big.state._fields:
         np.testing.assert_array_equal(getattr(big.state, name)[:8], getattr(small.state, name), err_msg=name)
     totals = big.state.totals

@@ -17,7 +17,7 @@ import numpy as np
 
 from metalore.core.channel import OKUMURA_HATA, okumura_hata_from_logs, path_loss_db, snr_linear
 from metalore.core.jit import STEP_PATH
-from metalore.core.prefetch import prefetch, touch
+from metalore.core.prefetch import prefetch
 from metalore.core.rng import (
     MOBILITY,
     PLACEMENT,
@@ -97,10 +97,6 @@ PARALLEL_BLOCKS = 32
 PREFETCH_MEC_RECORDS = 4
 # Ring indices wrap by one conditional subtraction (head < Q and length <= Q), not by ``%``:
 # a 64-bit division per queue touch was ~5% of the step (interleaved A/B, 1,024 envs).
-# Batches at least this large load their queue records at the start of each env-step (_touch_queues).
-TOUCH_MIN_BATCH = 512
-# MEC-queue records loaded early at the head of each queue (a step serves several UE jobs).
-TOUCH_MEC_RECORDS = 8
 # Return codes of _init_one.
 INIT_OK, INIT_PLACEMENT_FAILED = 0, 1
 
@@ -365,42 +361,6 @@ def _prefetch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
 
 
 @nb.njit(inline="always", **STEP_PATH)
-def _touch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
-    """Load the queue records environment ``b``'s step reads and writes, before it needs them.
-
-    In a batch of a thousand environments these records come from main memory, and the
-    transmission and processing loops would wait for them one by one (each load decides a
-    branch). Loaded here together, at the start of the step, their misses overlap with each
-    other and with association's arithmetic. Values are discarded: nothing changes.
-    """
-    q_dev = dq.shape[1]
-    last = dq.shape[3] - 1
-    for d in range(dq.shape[2]):
-        head = dq_head[b, d]
-        nxt = head + 1 if head + 1 < q_dev else 0
-        tail = head + dq_len[b, d]
-        if tail >= q_dev:
-            tail -= q_dev
-        touch(dq, (b, head, d, 0))
-        touch(dq, (b, head, d, last))
-        touch(dq, (b, nxt, d, 0))
-        touch(dq, (b, nxt, d, last))
-        touch(dq, (b, tail, d, 0))
-        touch(dq, (b, tail, d, last))
-    q_bs = bq.shape[3]
-    for m in range(bq.shape[1]):
-        for c in range(2):
-            head = bq_head[b, m, c]
-            tail = head + bq_len[b, m, c]
-            if tail >= q_bs:
-                tail -= q_bs
-            touch(bq, (b, m, c, tail, 0))
-            for j in range(min(bq_len[b, m, c], TOUCH_MEC_RECORDS)):
-                slot = head + j
-                touch(bq, (b, m, c, slot - q_bs if slot >= q_bs else slot, 0))
-
-
-@nb.njit(inline="always", **STEP_PATH)
 def _enqueue_generated(
     b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len,
     next_jid, step_counts, log_jid, log_rec,
@@ -484,8 +444,6 @@ def _step_block(
         step_counts[b] = 0.0
         done_n[b] = 0
         r = 0.0
-        if dq.shape[0] >= TOUCH_MIN_BATCH:
-            _touch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len)
 
         # 1. Association: strongest received power; below the SNR threshold -> unconnected.
         # Sensors never move: their links were set at reset, only the UEs' are recomputed.
@@ -528,10 +486,12 @@ def _step_block(
             bandwidth_hz[b, d] = 0.0
         for m in range(m_bs):
             for c in range(2):
-                lo = 0 if c == UE else num_ues
-                hi = num_ues if c == UE else n_dev
+                # (first/end, not lo/hi: those bound the block of environments, and the prefetch
+                # at the top of the loop reads hi; reusing it here had switched the prefetch off.)
+                first = 0 if c == UE else num_ues
+                end = num_ues if c == UE else n_dev
                 n_part, weight_sum = 0, 0.0
-                for d in range(lo, hi):
+                for d in range(first, end):
                     if assoc[b, d] == m and dq_len[b, d] > 0:
                         n_part += 1
                         if scheduler == PROPORTIONAL_FAIR:
@@ -542,15 +502,15 @@ def _step_block(
                 budget_hz = share * bs_bandwidth_hz[m]
                 if scheduler == ROUND_ROBIN:
                     # The whole class budget goes to the next backlogged device after the last one served.
-                    size = hi - lo
+                    size = end - first
                     for j in range(size):
-                        d = lo + (rr_next[b, m, c] + j) % size
+                        d = first + (rr_next[b, m, c] + j) % size
                         if assoc[b, d] == m and dq_len[b, d] > 0:
                             bandwidth_hz[b, d] = budget_hz
-                            rr_next[b, m, c] = (d - lo + 1) % size
+                            rr_next[b, m, c] = (d - first + 1) % size
                             break
                 else:
-                    for d in range(lo, hi):
+                    for d in range(first, end):
                         if assoc[b, d] == m and dq_len[b, d] > 0:
                             if scheduler == PROPORTIONAL_FAIR:
                                 w = spectral_eff[b, d] / max(pf_avg_mbps[b, d], EPS)

@@ -1,4 +1,4 @@
-"""Early loads of array elements (a software prefetch and a real load), for the step kernel's large batches.
+"""A software prefetch of one array element, for the step kernel's large batches.
 
 With a thousand environments, the records at the heads of the queues were written tens of
 steps earlier and have long left the caches; reading them stalls the step on main memory.
@@ -6,10 +6,6 @@ steps earlier and have long left the caches; reading them stalls the step on mai
 (LLVM's ``llvm.prefetch``, e.g. ``prefetcht0`` on x86) and returns at once, so the step of
 environment ``b`` can announce what environment ``b + 1`` will touch. It is a hint only: it
 never faults, changes no value, and compiles to nothing on a target without prefetch.
-
-On the project's VMs the hint alone did not shorten the step (docs/performance.md), while the
-same addresses *loaded* early did: ``touch(array, index)`` is that load, its value discarded.
-The index must be in bounds (it is a real access).
 """
 
 from __future__ import annotations
@@ -56,39 +52,3 @@ def _prefetch_typer(typingctx: Any, array: Any, index: Any) -> Any:
 
 # Called from compiled code only: prefetch(array, (i, j, ...)) -> None.
 prefetch: Any = intrinsic(_prefetch_typer)
-
-
-def _touch_typer(typingctx: Any, array: Any, index: Any) -> Any:
-    """Typing and code generation of ``touch(array, index)``: a real load whose value is kept alive."""
-    if not isinstance(array, types.Array) or not isinstance(index, types.UniTuple | types.Tuple):
-        return None
-    if len(index) != array.ndim or not all(isinstance(i, types.Integer) for i in index.types):
-        return None
-    if array.dtype not in (types.float64, types.int64, types.uint64):
-        return None
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        array_type, index_type = signature.args
-        arr = make_array(array_type)(context, builder, args[0])
-        indices = [
-            context.cast(builder, value, value_type, types.intp)
-            for value, value_type in zip(
-                cgutils.unpack_tuple(builder, args[1], len(index_type)), index_type, strict=True
-            )
-        ]
-        pointer = cgutils.get_item_pointer(context, builder, array_type, arr, indices, wraparound=False)
-        i64 = ir.IntType(64)
-        bits = builder.load(builder.bitcast(pointer, i64.as_pointer()))
-        # An empty volatile asm statement that "uses" the value: the load cannot be removed, and
-        # nothing else happens (no instruction is emitted for the statement itself).
-        sink = ir.InlineAsm(ir.FunctionType(ir.VoidType(), [i64]), "", "r", side_effect=True)
-        builder.call(sink, [bits])
-        return context.get_dummy_value()
-
-    return types.void(array, index), codegen
-
-
-# Called from compiled code only: touch(array, (i, j, ...)) -> None. Loads array[i, j, ...] and
-# discards the value. Unlike ``prefetch`` it is a real load: it cannot be dropped, so a cache or
-# address-translation miss starts at once and overlaps with whatever follows it.
-touch: Any = intrinsic(_touch_typer)
