@@ -101,7 +101,13 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset all sub-envs (or those in ``options["reset_mask"]``); seed ``s`` gives sub-env i ``s + i``."""
+        """Reset all sub-envs (or those in ``options["reset_mask"]``); seed ``s`` gives sub-env i ``s + i``.
+
+        A list gives one seed per sub-env. ``None`` (the whole argument or a list entry) is not
+        random, unlike Gymnasium's convention: before the first reset sub-env i takes the
+        scenario's ``episode.seed`` + i, afterwards the seed its next episode would get on an
+        autoreset, so unseeded runs are reproducible too.
+        """
         ids = self._all
         if options and "reset_mask" in options:
             mask = np.asarray(options["reset_mask"], dtype=np.bool_)
