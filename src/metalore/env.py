@@ -133,9 +133,9 @@ class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
     ``info`` after each step holds ``t``, per-class ``generated_*``, ``sent_*``,
     ``completed_*``, ``dropped_*`` counts of the step, ``queue_lengths`` (M, 2), and ``aori``
     / ``aosi``, tuples of the ages (steps) of the UE jobs completed in the step (tuples because
-    their length varies: Gymnasium's ``SyncVectorEnv``/``AsyncVectorEnv`` can batch them); at the last step also
-    ``summary`` (``env.unwrapped.episode_summary()``). ``env.unwrapped.job_log()`` returns the
-    per-job lifecycle table when ``log.jobs`` is on.
+    their length varies: Gymnasium's ``SyncVectorEnv``/``AsyncVectorEnv`` can batch them); at the
+    last step also ``summary`` (``env.unwrapped.episode_summary()``). ``env.unwrapped.job_log()``
+    returns the per-job lifecycle table when ``log.jobs`` is on.
 
     ## Vectorized use
 

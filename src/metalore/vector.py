@@ -163,7 +163,8 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
 
         An autoreset sub-env reports its reset info, as under Gymnasium's own vector envs (which
         merge the info of ``env.reset()`` into the step's): ``seed`` of the new episode and
-        ``t`` = 0, both masked in; the step's counts and ages are masked out (and zero).
+        ``t`` = 0, both masked in; the step's counts are masked out (and zero), its age means
+        masked out (NaN).
         """
         if reset is None:
             info: dict[str, Any] = {"t": step.t, "_t": stepped}

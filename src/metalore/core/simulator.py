@@ -125,7 +125,7 @@ def _read_step(stepped, steps, t, reward, step_counts, done_n, done_aori, done_a
             counts[4 * c + 1, b] = np.int64(step_counts[b, c, SENT_JOBS])
             counts[4 * c + 2, b] = np.int64(step_counts[b, c, DONE_JOBS])
             counts[4 * c + 3, b] = np.int64(step_counts[b, c, DROP_UL_JOBS] + step_counts[b, c, DROP_MEC_JOBS])
-        if not stepped[b]:  # as Gymnasium's vector envs: entries masked out are zero
+        if not stepped[b]:  # as in Gymnasium's vector envs, masked-out counts are zero
             for i in range(classes * 4):
                 counts[i, b] = 0
         aori[b] = _prefix_mean(done_aori, b, done_n[b]) if stepped[b] else np.nan
