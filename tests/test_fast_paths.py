@@ -307,10 +307,42 @@ def test_validate_action_into_a_buffer_equals_the_plain_result(symmetric, dtype)
         np.testing.assert_array_equal(plain, (clipped + 1.0) * 0.5 if symmetric else clipped)
 
 
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("preset", ["paper", "multicell"])
+def test_the_small_action_path_equals_the_numpy_path(symmetric, preset):
+    # A single env's action (<= 8 numbers) is checked and clipped in pure Python; the result must
+    # be bit-identical to the numpy path (out=None), signed zeros and bounds included.
+    space = MetaLoreEnv(preset, {"action": {"range": "symmetric" if symmetric else "unit"}}).action_space
+    n = space.shape[0]
+    edges = [-0.0, 0.0, 1.0, -1.0, 5e-324, -5e-324, 1.0000001, -1.0000001, 1e308, -1e308, 0.3, 0.7]
+    rng = np.random.default_rng(2)
+    cases = [np.array([edges[(i + j) % len(edges)] for i in range(n)]) for j in range(len(edges))]
+    cases += [rng.uniform(-3.0, 3.0, n) for _ in range(20)]
+    for values in cases:
+        variants = [values, values.tolist(), tuple(values.tolist()), [int(v) for v in values]]
+        if np.isfinite(values.astype(np.float32)).all():  # 1e308 is infinite in float32 (and rejected)
+            variants.append(values.astype(np.float32))
+        for action in variants:
+            plain = validate_action(np.asarray(action, dtype=np.float64), space, symmetric)
+            out = np.full(n, -7.0)
+            assert validate_action(action, space, symmetric, out=out) is out
+            np.testing.assert_array_equal(out, plain)
+            np.testing.assert_array_equal(np.signbit(out), np.signbit(plain), err_msg=str(action))
+
+
+def test_an_int_action_beyond_float_range_is_rejected_clearly():
+    env = MetaLoreEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="not numeric"):
+        env.step([10**400, 0])
+
+
 @pytest.mark.parametrize(
     ("action", "message"),
     [
         (np.array([0.5, np.nan]), "NaN or infinity"),
+        ([0.5, float("nan")], "NaN or infinity"),
+        ((float("inf"), 0.5), "NaN or infinity"),
         (np.array([-np.inf, 0.5], np.float32), "NaN or infinity"),
         (np.zeros(3), r"shape \(3,\), expected \(2,\)"),
         (None, "action is None"),

@@ -22,6 +22,27 @@ def action_space_for(scenario: Scenario) -> spaces.Box:
     return spaces.Box(low=low, high=1.0, shape=(2 * scenario.num_bs,), dtype=np.float32)
 
 
+# Actions of at most this many numbers take the pure-Python path of validate_action.
+_SMALL_ACTION = 8
+
+
+def _clip_small(values: Any, symmetric: bool, out: np.ndarray) -> bool:
+    """Clip finite ``values`` into ``out`` as ``validate_action`` does; False (``out`` untouched) if any is not finite.
+
+    Same IEEE operations as the numpy path (max, min, then ``(v + 1) * 0.5``), so the same result.
+    """
+    try:
+        if not all(math.isfinite(v) for v in values):
+            return False
+    except OverflowError:  # an int beyond float range: the numpy path reports it
+        return False
+    low = -1.0 if symmetric else 0.0
+    for i, v in enumerate(values):
+        v = low if v <= low else 1.0 if v > 1.0 else float(v)  # <=: -0.0 becomes 0.0, as in np.maximum
+        out[i] = (v + 1.0) * 0.5 if symmetric else v
+    return True
+
+
 def validate_action(
     action: Any,
     space: spaces.Box,
@@ -37,11 +58,22 @@ def validate_action(
     there, and only once the action passed every check.
     """
     expected = batch_shape + space.shape
+    if out is not None and len(expected) == 1 and expected[0] <= _SMALL_ACTION:
+        # The single env's path (an action of a few numbers on every step): checking and
+        # clipping Python floats costs ~1 µs where the numpy calls below cost ~5 µs.
+        if type(action) is np.ndarray and action.dtype.kind == "f" and action.shape == expected:
+            values = action.tolist()
+        elif type(action) in (list, tuple) and len(action) == expected[0]:
+            values = action if all(type(v) is float or type(v) is int for v in action) else None
+        else:
+            values = None
+        if values is not None and _clip_small(values, symmetric, out):
+            return out
     if action is None:
         raise ValueError(f"action is None: pass a float array of shape {expected} (bw_ue, comp_ue per BS)")
     try:
         arr = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(
             f"action {action!r} is not numeric: pass a float array of shape {expected} (bw_ue, comp_ue per BS)"
         ) from exc
