@@ -136,6 +136,74 @@ def _read_step(stepped, steps, t, reward, step_counts, done_n, done_aori, done_a
     return step_t, counts, aori, aosi, ue_done, step_reward, truncated
 
 
+# Keys of an episode summary, in order: the rows of _summary_rows.
+SUMMARY_KEYS = (
+    "steps", "reward", "ue_jobs_completed", "aori_mean", "aori_p95", "aori_max", "aosi_mean", "aosi_p95",
+    "aosi_max", "late_fraction", "twin_age_mean", "twin_age_max",
+    *(f"{cls}_{key}" for cls in CLASS_NAMES for key in (
+        "generated", "completed", "throughput_mbps", "throughput_jobs_per_s", "dropped_uplink", "dropped_mec",
+    )),
+)  # fmt: skip
+
+
+@nb.njit(cache=True)
+def _ratio_or_nan(numerator, denominator):
+    return numerator / denominator if denominator != 0 else np.nan
+
+
+@nb.njit(cache=True)
+def _nearest_rank(hist, b, q):
+    """The q-quantile (nearest rank) of the integer ages counted in ``hist[b]``; NaN if it is empty."""
+    n = 0
+    for count in hist[b]:
+        n += count
+    if n == 0:
+        return np.nan
+    rank = max(np.int64(np.ceil(q * n)), 1)
+    cumulative, index = 0, 0
+    for count in hist[b]:  # the first bin whose cumulative count reaches the rank
+        cumulative += count
+        if cumulative >= rank:
+            break
+        index += 1
+    return float(index)
+
+
+@nb.njit(cache=True)
+def _summary_rows(env_ids, t, stats, totals, aori_hist, aosi_hist, dt_s):
+    """(len(SUMMARY_KEYS), len(env_ids)) float64: the episode summaries, one compiled pass.
+
+    (~30 numpy operations on tiny arrays took ~150 µs per single-env episode; this is one call.)
+    """
+    out = np.empty((12 + 6 * totals.shape[1], env_ids.shape[0]))
+    for j in range(env_ids.shape[0]):
+        b = env_ids[j]
+        done = stats[b, S_UE_DONE]
+        twin_count = stats[b, S_TWIN_AGE_COUNT]
+        elapsed_s = max(t[b], 1) * dt_s
+        out[0, j] = t[b]
+        out[1, j] = stats[b, S_REWARD]
+        out[2, j] = np.trunc(done)
+        out[3, j] = _ratio_or_nan(stats[b, S_AORI_SUM], done)
+        out[4, j] = _nearest_rank(aori_hist, b, 0.95)
+        out[5, j] = stats[b, S_AORI_MAX] if done != 0 else np.nan
+        out[6, j] = _ratio_or_nan(stats[b, S_AOSI_SUM], done)
+        out[7, j] = _nearest_rank(aosi_hist, b, 0.95)
+        out[8, j] = stats[b, S_AOSI_MAX] if done != 0 else np.nan
+        out[9, j] = _ratio_or_nan(stats[b, S_LATE], done)
+        out[10, j] = _ratio_or_nan(stats[b, S_TWIN_AGE_SUM], twin_count)
+        out[11, j] = stats[b, S_TWIN_AGE_MAX] if twin_count != 0 else np.nan
+        for c in range(totals.shape[1]):
+            row = 12 + 6 * c
+            out[row, j] = np.trunc(totals[b, c, GEN_JOBS])
+            out[row + 1, j] = np.trunc(totals[b, c, DONE_JOBS])
+            out[row + 2, j] = totals[b, c, DONE_MBIT] / elapsed_s
+            out[row + 3, j] = totals[b, c, DONE_JOBS] / elapsed_s
+            out[row + 4, j] = np.trunc(totals[b, c, DROP_UL_JOBS])
+            out[row + 5, j] = np.trunc(totals[b, c, DROP_MEC_JOBS])
+    return out
+
+
 @nb.njit(cache=True)
 def _next_seeds(seeds):
     """``next_seed`` of every entry of ``seeds``."""
@@ -145,29 +213,22 @@ def _next_seeds(seeds):
     return out
 
 
+@nb.njit(cache=True)
+def _nearest_ranks(hists, q):
+    out = np.empty(hists.shape[0])
+    for b in range(hists.shape[0]):
+        out[b] = _nearest_rank(hists, b, q)
+    return out
+
+
 def nearest_rank_percentiles(hists: np.ndarray, q: float) -> np.ndarray:
     """The q-quantile (nearest-rank) of integer ages given one histogram per row; NaN where empty."""
-    n = hists.sum(axis=1)
-    rank = np.maximum(np.ceil(q * n).astype(np.int64), 1)
-    # The first bin whose cumulative count reaches the rank: the cumulative counts are
-    # non-decreasing, so it is the number of bins below the rank (a searchsorted per row).
-    index = (np.cumsum(hists, axis=1) < rank[:, None]).sum(axis=1)
-    return np.where(n > 0, index, np.nan)
+    return _nearest_ranks(np.ascontiguousarray(hists, dtype=np.int64), float(q))
 
 
 def nearest_rank_percentile(hist: np.ndarray, q: float) -> float:
     """The q-quantile (nearest-rank) of integer ages given their histogram; NaN if empty."""
-    return float(nearest_rank_percentiles(hist[None], q)[0])
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """``numerator / denominator`` where the denominator is non-zero, NaN elsewhere."""
-    out = np.full(numerator.shape, np.nan)
-    return np.divide(numerator, denominator, out=out, where=denominator != 0)
-
-
-def _where_nonzero(condition: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return np.where(condition != 0, values, np.nan)
+    return float(nearest_rank_percentiles(np.asarray(hist)[None], q)[0])
 
 
 def compiled_overload(dispatcher: Any, args: tuple[Any, ...]) -> Callable[..., Any] | None:
@@ -394,9 +455,10 @@ class BatchSimulator:
 
     def episode_summary(self, b: int) -> dict[str, float]:
         """AoI and throughput statistics of environment ``b``'s episode so far."""
+        values = self._summary_rows(np.array([b])).ravel().tolist()
         return {
-            key: int(values[0]) if key in _INT_SUMMARY_KEYS else float(values[0])
-            for key, values in self.episode_summaries(np.array([b])).items()
+            key: int(value) if key in _INT_SUMMARY_KEYS else value
+            for key, value in zip(SUMMARY_KEYS, values, strict=True)
         }
 
     def episode_summaries(self, env_ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -405,34 +467,11 @@ class BatchSimulator:
         Counts come out as whole floats (``int`` in ``episode_summary``); a mean over no
         completed UE job, or a twin age of a twin that never held data, is NaN.
         """
+        return dict(zip(SUMMARY_KEYS, self._summary_rows(np.asarray(env_ids, dtype=np.int64)), strict=True))
+
+    def _summary_rows(self, env_ids: np.ndarray) -> np.ndarray:
         s = self.state
-        t, stats, totals = s.t[env_ids], s.stats[env_ids], s.totals[env_ids]
-        done = stats[:, S_UE_DONE]
-        twin_count = stats[:, S_TWIN_AGE_COUNT]
-        elapsed_s = np.maximum(t, 1) * self.params.dt_s
-        summary: dict[str, np.ndarray] = {
-            "steps": t.astype(np.float64),
-            "reward": stats[:, S_REWARD],
-            "ue_jobs_completed": np.trunc(done),
-            "aori_mean": _ratio(stats[:, S_AORI_SUM], done),
-            "aori_p95": nearest_rank_percentiles(s.aori_hist[env_ids], 0.95),
-            "aori_max": _where_nonzero(done, stats[:, S_AORI_MAX]),
-            "aosi_mean": _ratio(stats[:, S_AOSI_SUM], done),
-            "aosi_p95": nearest_rank_percentiles(s.aosi_hist[env_ids], 0.95),
-            "aosi_max": _where_nonzero(done, stats[:, S_AOSI_MAX]),
-            "late_fraction": _ratio(stats[:, S_LATE], done),
-            "twin_age_mean": _ratio(stats[:, S_TWIN_AGE_SUM], twin_count),
-            "twin_age_max": _where_nonzero(twin_count, stats[:, S_TWIN_AGE_MAX]),
-        }
-        for c, cls in enumerate(CLASS_NAMES):
-            tot = totals[:, c]
-            summary[f"{cls}_generated"] = np.trunc(tot[:, GEN_JOBS])
-            summary[f"{cls}_completed"] = np.trunc(tot[:, DONE_JOBS])
-            summary[f"{cls}_throughput_mbps"] = tot[:, DONE_MBIT] / elapsed_s
-            summary[f"{cls}_throughput_jobs_per_s"] = tot[:, DONE_JOBS] / elapsed_s
-            summary[f"{cls}_dropped_uplink"] = np.trunc(tot[:, DROP_UL_JOBS])
-            summary[f"{cls}_dropped_mec"] = np.trunc(tot[:, DROP_MEC_JOBS])
-        return summary
+        return _summary_rows(env_ids, s.t, s.stats, s.totals, s.aori_hist, s.aosi_hist, self.params.dt_s)
 
     def twin_age(self, b: int) -> np.ndarray:
         """(N,) age in steps of the twin's data per sensor at the end of the last step (-1: none yet)."""
