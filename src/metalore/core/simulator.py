@@ -406,10 +406,10 @@ class BatchSimulator:
     def step_info(self, b: int) -> dict[str, Any]:
         """Per-step information of environment ``b`` (the Gymnasium ``info`` dict)."""
         out = self.out
-        n = int(out.done_n[b])
+        n = out.done_n.item(b)
         ue, sensor = out.step_counts[b].tolist()  # one conversion: this runs on every single-env step
         return {
-            "t": int(self.state.t[b]) - 1,
+            "t": self.state.t.item(b) - 1,
             "generated_ue": int(ue[GEN_JOBS]),
             "sent_ue": int(ue[SENT_JOBS]),
             "completed_ue": int(ue[DONE_JOBS]),
