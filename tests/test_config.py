@@ -44,8 +44,10 @@ def test_override_reaches_env():
         ({"reward": {"aosi_discount": float("nan")}}, "'reward.aosi_discount'"),
         ({"observation": {"features": ["queue_lengths", "bogus"]}}, "'observation.features[1]' = 'bogus'"),
         ({"sensor": {"placement": {"min_distance_m": 95}}}, "'sensor.placement.min_distance_m' = 95"),
-        ({"traffic": {"phases": [{"start_step": 5, "request_probability": 0.1, "sensor_period_steps": 1}]}},
-         "'traffic.phases'"),
+        (
+            {"traffic": {"phases": [{"start_step": 5, "request_probability": 0.1, "sensor_period_steps": 1}]}},
+            "'traffic.phases'",
+        ),
         ({"log": {"jobs": "yes"}}, "'log.jobs' = 'yes'"),
     ],
 )

@@ -68,20 +68,24 @@ def test_poisson_sizes_have_the_right_distribution(mean):
 
 
 def test_grid_nearest_sensor_equals_brute_force():
-    cfg = {"area": {"width_m": 1000, "height_m": 1000}, "bs": {"positions_m": [[500, 500]]},
-           "sensor": {"count": 200, "placement": {"min_distance_m": 0, "max_distance_m": 700, "min_separation_m": 5}}}
+    cfg = {
+        "area": {"width_m": 1000, "height_m": 1000},
+        "bs": {"positions_m": [[500, 500]]},
+        "sensor": {"count": 200, "placement": {"min_distance_m": 0, "max_distance_m": 700, "min_separation_m": 5}},
+    }
     sim = BatchSimulator(make_scenario("paper", cfg), batch=2)
     sim.reset([0, 1], [3, 4])
     p, s = sim.params, sim.state
     assert kernels.BRUTE_FORCE_SENSORS < 200  # the grid path is the one under test
     rng = np.random.default_rng(0)
-    points = np.vstack([rng.uniform(0, 1000, (300, 2)), s.pos_m[1, p.num_ues:][:20]])  # incl. exact hits
+    points = np.vstack([rng.uniform(0, 1000, (300, 2)), s.pos_m[1, p.num_ues :][:20]])  # incl. exact hits
     for b in (0, 1):
-        sensors = s.pos_m[b, p.num_ues:]
+        sensors = s.pos_m[b, p.num_ues :]
         for x, y in points:
             d2 = (sensors[:, 0] - x) ** 2 + (sensors[:, 1] - y) ** 2
-            got = kernels.nearest_sensor(b, x, y, s.pos_m, p.num_ues, p.grid_cell_m, p.grid_nx, p.grid_ny,
-                                         s.grid_start, s.grid_items)
+            got = kernels.nearest_sensor(
+                b, x, y, s.pos_m, p.num_ues, p.grid_cell_m, p.grid_nx, p.grid_ny, s.grid_start, s.grid_items
+            )
             assert got == int(np.flatnonzero(d2 == d2.min())[0])
 
 

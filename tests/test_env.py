@@ -193,8 +193,20 @@ def test_info_counts_and_summary_agree_with_the_job_log():
     assert (stages["t_tx_done"] <= stages["t_proc_start"]).all()
     assert (stages["t_proc_start"] <= stages["t_proc_done"]).all()
     assert set(log.columns) >= {
-        "job_id", "kind", "device_id", "sensor_id", "data_mbit", "compute_units", "t_generated", "t_tx_done",
-        "t_proc_start", "t_proc_done", "sensor_update_t", "aori", "aosi", "dropped",
+        "job_id",
+        "kind",
+        "device_id",
+        "sensor_id",
+        "data_mbit",
+        "compute_units",
+        "t_generated",
+        "t_tx_done",
+        "t_proc_start",
+        "t_proc_done",
+        "sensor_update_t",
+        "aori",
+        "aosi",
+        "dropped",
     }
 
 
@@ -226,8 +238,13 @@ def test_job_log_off_by_default_says_how_to_enable():
 
 
 def test_drops_are_counted_not_lost():
-    cfg = {"episode": {"steps": 40}, "ue": {"queue_capacity": 2}, "sensor": {"queue_capacity": 2},
-           "bs": {"queue_capacity": 3}, "log": {"jobs": True}}
+    cfg = {
+        "episode": {"steps": 40},
+        "ue": {"queue_capacity": 2},
+        "sensor": {"queue_capacity": 2},
+        "bs": {"queue_capacity": 3},
+        "log": {"jobs": True},
+    }
     env = MetaLoreEnv(config=cfg)
     env.reset(seed=0)
     dropped = 0
@@ -237,15 +254,18 @@ def test_drops_are_counted_not_lost():
     summary = env.episode_summary()
     log = env.job_log()
     assert dropped > 0
-    assert dropped == log["dropped"].sum() == sum(
-        summary[f"{c}_dropped_{w}"] for c in ("ue", "sensor") for w in ("uplink", "mec")
+    assert (
+        dropped
+        == log["dropped"].sum()
+        == sum(summary[f"{c}_dropped_{w}"] for c in ("ue", "sensor") for w in ("uplink", "mec"))
     )
     assert set(log.loc[log["dropped"], "drop_reason"]) <= {"uplink_queue_full", "mec_queue_full"}
 
 
 def test_richer_observation_features():
-    env = MetaLoreEnv(config={"observation": {"features": ["queue_lengths", "queue_work", "uplink_backlog",
-                                                           "twin_age", "time"]}})
+    env = MetaLoreEnv(
+        config={"observation": {"features": ["queue_lengths", "queue_work", "uplink_backlog", "twin_age", "time"]}}
+    )
     assert env.observation_space.shape == (2 + 2 + 2 + 15 + 1,)
     obs, _ = env.reset(seed=0)
     assert obs[-1] == 0.0 and (obs[6:21] == 101).all()  # empty twin: age = steps + 1
