@@ -318,6 +318,7 @@ def test_the_small_action_path_equals_the_numpy_path(symmetric, preset):
     rng = np.random.default_rng(2)
     cases = [np.array([edges[(i + j) % len(edges)] for i in range(n)]) for j in range(len(edges))]
     cases += [rng.uniform(-3.0, 3.0, n) for _ in range(20)]
+    cases += [np.full(n, 1e308), np.full(n, -1e308)]  # finite, but their sum overflows: clipped, not rejected
     for values in cases:
         variants = [values, values.tolist(), tuple(values.tolist()), [int(v) for v in values]]
         if np.isfinite(values.astype(np.float32)).all():  # 1e308 is infinite in float32 (and rejected)
@@ -328,6 +329,16 @@ def test_the_small_action_path_equals_the_numpy_path(symmetric, preset):
             assert validate_action(action, space, symmetric, out=out) is out
             np.testing.assert_array_equal(out, plain)
             np.testing.assert_array_equal(np.signbit(out), np.signbit(plain), err_msg=str(action))
+
+
+def test_huge_finite_actions_are_clipped_in_a_batch_too():
+    # The numpy path screens with one sum, which 1e308 + 1e308 overflows; the values are finite,
+    # so they are clipped (MODEL.md §5), not rejected as "NaN or infinity".
+    space = MetaLoreEnv().action_space
+    action = np.array([[1e308, 1e308], [-1e308, -1e308], [1e308, -1e308]])
+    np.testing.assert_array_equal(validate_action(action, space, False, (3,)), [[1, 1], [0, 0], [1, 0]])
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        validate_action(np.array([[1e308, 1e308], [np.inf, 0.5]]), space, False, (2,))
 
 
 def test_an_int_action_beyond_float_range_is_rejected_clearly():

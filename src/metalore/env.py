@@ -85,7 +85,9 @@ def validate_action(
                 f"action has shape {arr.shape}, expected {expected}: (bw_ue, comp_ue) in "
                 f"[{space.low.flat[0]:g}, 1] for each of the {space.shape[0] // 2} base station(s)"
             )
-    if not math.isfinite(np.add.reduce(arr, axis=None)):  # NaN or ±inf anywhere makes the sum non-finite
+    # NaN or ±inf anywhere makes the sum non-finite; so can finite values that overflow it
+    # (1e308 + 1e308), which are clipped like any out-of-range value: the exact check decides.
+    if not math.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():
         raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
     result = np.empty(expected) if out is None else out
     assert result.shape == expected, f"out has shape {result.shape}, expected {expected}"
