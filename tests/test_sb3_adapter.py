@@ -113,20 +113,25 @@ def test_terminal_observation_is_the_vector_envs_last_observation():
 
 
 def reference_infos(info: dict, terminated: np.ndarray, truncated: np.ndarray, seeds: np.ndarray) -> list[dict]:
-    """SB3's per-sub-env infos built one key and one sub-env at a time from the vector env's info."""
+    """SB3's per-sub-env infos built one key and one sub-env at a time from the vector env's info.
+
+    An ended sub-env's info is its last step's, which the SAME_STEP vector env keeps in
+    ``final_info`` (its top level holds the reset info).
+    """
     n = len(truncated)
     infos: list[dict] = [{} for _ in range(n)]
-    for key, values in info.items():
-        if key.startswith("_") or key in ("final_obs", "final_info", "summary"):
-            continue
-        for i in range(n):
-            if info[f"_{key}"][i]:
-                infos[i][key] = values[i].item()
     for i in range(n):
+        ended = bool(terminated[i] or truncated[i])
+        source = info["final_info"] if ended else info
+        for key, values in source.items():
+            if key.startswith("_") or key in ("final_obs", "final_info", "summary"):
+                continue
+            if source[f"_{key}"][i]:
+                infos[i][key] = values[i].item()
         infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        if terminated[i] or truncated[i]:
+        if ended:
             infos[i]["terminal_observation"] = info["final_obs"][i]
-            infos[i]["summary"] = {k: float(v[i]) for k, v in info["summary"].items()}
+            infos[i]["summary"] = {k: float(v[i]) for k, v in info["final_info"]["summary"].items()}
     return infos
 
 

@@ -426,27 +426,51 @@ def test_changing_the_returned_truncated_array_does_not_cancel_the_autoreset():
     assert venv.sim.state.t.tolist() == [0, 0]
 
 
-def gymnasium_vector_against_native(kind: str, env_id: str, num_envs: int, steps: int, seed: int) -> int:
-    """Step Gymnasium's own vector env of single MetaLore envs beside the native one; return autoresets seen.
+def assert_infos_agree(tinfo: dict, oinfo: dict, num_envs: int) -> np.ndarray:
+    """Gymnasium's batched info of single envs (``tinfo``) against the native one; return who stepped."""
+    stepped = oinfo["_generated_ue"]
+    for key in ("t", "seed"):  # the step's, or an autoreset sub-env's reset info
+        mask = oinfo.get(f"_{key}", np.zeros(num_envs, bool))
+        np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), mask, err_msg=key)
+        if mask.any():
+            np.testing.assert_array_equal(tinfo[key][mask], oinfo[key][mask], err_msg=key)
+    for key in COUNT_KEYS:
+        np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), stepped, err_msg=key)
+        if stepped.any():
+            np.testing.assert_array_equal(tinfo[key][stepped], oinfo[key][stepped], err_msg=key)
+    for i in np.flatnonzero(stepped):  # variable-length ages: one tuple per sub-env
+        assert oinfo["_aori_mean"][i] == (len(tinfo["aori"][i]) > 0)
+        if tinfo["aori"][i]:
+            assert oinfo["aori_mean"][i] == pytest.approx(np.mean(tinfo["aori"][i]), rel=1e-12)
+    return stepped
 
-    Both use next-step autoreset, and Gymnasium seeds sub-env i with ``seed + i`` and resets it
-    later without a seed, as the native vector env does: observations, rewards, flags and every
-    info key both report must agree.
+
+def gymnasium_vector_against_native(
+    kind: str, env_id: str, num_envs: int, steps: int, seed: int, mode: AutoresetMode = AutoresetMode.NEXT_STEP
+) -> int:
+    """Step Gymnasium's own vector env of single MetaLore envs beside the native one; return episode ends seen.
+
+    Both use the same autoreset mode, and Gymnasium seeds sub-env i with ``seed + i`` and
+    resets it later without a seed, as the native vector env does: observations, rewards,
+    flags and every info key both report must agree; in SAME_STEP mode also the last
+    observations and the ending steps' infos (``final_obs``, ``final_info``).
     """
     kwargs = {"config": {"episode": {"steps": 12}}}
     make_single = [lambda: gym.make(f"metalore:{env_id}", **kwargs)] * num_envs  # module: id, for spawned workers
     theirs: gym.vector.VectorEnv
     if kind == "sync":
-        theirs = gym.vector.SyncVectorEnv(make_single)
+        theirs = gym.vector.SyncVectorEnv(make_single, autoreset_mode=mode)
     else:
-        theirs = gym.vector.AsyncVectorEnv(make_single, context="spawn")
-    ours = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+        theirs = gym.vector.AsyncVectorEnv(make_single, context="spawn", autoreset_mode=mode)
+    ours = gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", autoreset_mode=mode, **kwargs
+    )
     try:
         tobs, _ = theirs.reset(seed=seed)
         oobs, _ = ours.reset(seed=seed)
         np.testing.assert_array_equal(tobs, oobs)
         rng = np.random.default_rng(seed)
-        autoresets = 0
+        ends = 0
         for _ in range(steps):
             actions = rng.uniform(0.0, 1.0, ours.action_space.shape).astype(np.float32)
             tobs, trew, tterm, ttrunc, tinfo = theirs.step(actions)
@@ -455,25 +479,25 @@ def gymnasium_vector_against_native(kind: str, env_id: str, num_envs: int, steps
             np.testing.assert_array_equal(trew, orew)
             np.testing.assert_array_equal(tterm, oterm)
             np.testing.assert_array_equal(ttrunc, otrunc)
-            stepped = oinfo["_generated_ue"]
-            autoresets += int((~stepped).sum())
-            for key in ("t", "seed"):  # the step's, or an autoreset sub-env's reset info
-                mask = oinfo.get(f"_{key}", np.zeros(num_envs, bool))
-                np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), mask)
-                if mask.any():
-                    np.testing.assert_array_equal(tinfo[key][mask], oinfo[key][mask])
-            for key in COUNT_KEYS:
-                np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), stepped)
-                if stepped.any():
-                    np.testing.assert_array_equal(tinfo[key][stepped], oinfo[key][stepped])
-            for i in np.flatnonzero(stepped):  # variable-length ages: one tuple per sub-env
-                assert oinfo["_aori_mean"][i] == (len(tinfo["aori"][i]) > 0)
-                if tinfo["aori"][i]:
-                    assert oinfo["aori_mean"][i] == pytest.approx(np.mean(tinfo["aori"][i]), rel=1e-12)
-            if ttrunc.any():
-                for key, values in oinfo["summary"].items():
-                    np.testing.assert_array_equal(tinfo["summary"][key][ttrunc], values[ttrunc], err_msg=key)
-        return autoresets
+            stepped = assert_infos_agree(tinfo, oinfo, num_envs)
+            if mode == AutoresetMode.NEXT_STEP:
+                ends += int((~stepped).sum())  # the autoreset steps
+                if ttrunc.any():
+                    for key, values in oinfo["summary"].items():
+                        np.testing.assert_array_equal(tinfo["summary"][key][ttrunc], values[ttrunc], err_msg=key)
+            elif ttrunc.any():
+                ends += int(ttrunc.sum())
+                assert "summary" not in oinfo  # it belongs to the ended episode: in final_info
+                for key in ("final_obs", "final_info"):
+                    np.testing.assert_array_equal(tinfo[f"_{key}"], oinfo[f"_{key}"], err_msg=key)
+                for i in np.flatnonzero(ttrunc):
+                    np.testing.assert_array_equal(tinfo["final_obs"][i], oinfo["final_obs"][i])
+                final_stepped = assert_infos_agree(tinfo["final_info"], oinfo["final_info"], num_envs)
+                np.testing.assert_array_equal(final_stepped, ttrunc)
+                for key, values in oinfo["final_info"]["summary"].items():
+                    theirs_summary = tinfo["final_info"]["summary"][key][ttrunc]
+                    np.testing.assert_array_equal(theirs_summary, values[ttrunc], err_msg=key)
+        return ends
     finally:
         theirs.close()
         ours.close()
@@ -484,6 +508,13 @@ def test_gymnasium_sync_vector_env_of_single_envs_equals_the_native_one(env_id):
     # Gymnasium batches array infos into fixed-shape arrays: a variable-length array info (the
     # ages of the jobs completed in a step) used to make SyncVectorEnv raise here.
     assert gymnasium_vector_against_native("sync", env_id, 3, 40, seed=21) >= 3
+
+
+@pytest.mark.parametrize("env_id", ["MetaLore/Paper-v0", "MetaLore/MultiCell-v0"])
+def test_gymnasium_sync_vector_env_in_same_step_mode_equals_the_native_one(env_id):
+    # Same-step autoreset: the ending step returns the reset observation and the reset info at
+    # the top level; the last observation and the step's info (with the summary) are final_*.
+    assert gymnasium_vector_against_native("sync", env_id, 3, 40, seed=8, mode=AutoresetMode.SAME_STEP) >= 3
 
 
 @pytest.mark.slow

@@ -106,13 +106,18 @@ class MetaLoreSB3VecEnv(VecEnv):
         obs, reward, terminated, truncated, info = self.venv.step(self._actions)
         self._actions = None
         dones = terminated | truncated
-        # TimeLimit.truncated is in every info, as SB3's DummyVecEnv puts it.
-        infos = _split_info({**info, "TimeLimit.truncated": truncated & ~terminated})
+        time_limit = truncated & ~terminated  # in every info, as SB3's DummyVecEnv puts it
+        infos = _split_info({**info, "TimeLimit.truncated": time_limit})
         ended = np.flatnonzero(dones)
         if ended.size:
-            summaries = _rows({k: v[ended] for k, v in info["summary"].items()})
-            seeds = self.venv.sim.state.seed[ended].tolist()
+            # An ended sub-env's info is its last step's (SB3's convention), which the vector env
+            # keeps in final_info; the top level holds its reset info, which goes to reset_infos.
+            finals = _split_info({**info["final_info"], "TimeLimit.truncated": time_limit})
+            final = info["final_info"]
+            summaries = _rows({k: v[ended] for k, v in final["summary"].items()})
+            seeds = info["seed"][ended].tolist()
             for i, summary, seed in zip(ended.tolist(), summaries, seeds, strict=True):
+                infos[i] = finals[i]
                 infos[i]["terminal_observation"] = info["final_obs"][i]
                 infos[i]["summary"] = summary
                 self.reset_infos[i] = {"t": 0, "seed": seed}

@@ -33,8 +33,12 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     false) and ignores its action; its info is its reset info (``seed`` of the new episode,
     ``t`` = 0), exactly what Gymnasium's ``SyncVectorEnv`` of single envs reports, and a test
     steps the two side by side. ``autoreset_mode=AutoresetMode.SAME_STEP`` resets in the
-    ending step instead and puts the last observation in ``info["final_obs"]`` (masked by
-    ``info["_final_obs"]``), as Stable-Baselines3 expects.
+    ending step instead, again as Gymnasium's ``SyncVectorEnv`` in that mode: the returned
+    observation is the reset one, the last observation is in ``info["final_obs"]`` and the
+    ending step's info (with the episode ``summary``) in ``info["final_info"]`` (both masked by
+    the ended sub-envs), and the top level holds the reset info of the ended sub-envs.
+    ``final_obs`` is one float32 array (zero rows for the other sub-envs), not Gymnasium's
+    object array.
 
     ``info`` is a dict of arrays, each with a boolean mask ``info["_key"]`` marking the
     sub-envs it is valid for: per-step counts (``generated_ue``, ``sent_sensor``, ...),
@@ -144,19 +148,46 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
         info = self._step_info(stepping, step, resetting if any_reset else None)
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
-            obs = self.sim.observe()
             if truncated.any():
-                info["final_obs"] = np.where(truncated[:, None], obs, 0.0)
-                info["_final_obs"] = truncated.copy()
-                info["final_info"] = {k: v for k, v in info.items() if k != "final_obs" and k != "_final_obs"}
-                info["_final_info"] = truncated.copy()
-                ids = self._all[truncated]
-                self.sim.reset(ids, self.sim.next_seeds(ids))
-                obs = self.sim.observe()
+                info = self._same_step_autoreset(truncated.copy(), info)
+            obs = self.sim.observe()
         else:
             self._autoreset = truncated.copy()  # the caller owns the returned array
             obs = self.sim.observe()
         return obs, reward, terminated, truncated, info
+
+    def _same_step_autoreset(self, ended: np.ndarray, step_info: dict[str, Any]) -> dict[str, Any]:
+        """Reset the ``ended`` sub-envs now; return the info Gymnasium's ``SAME_STEP`` vector envs report.
+
+        As in Gymnasium's ``SyncVectorEnv``: the ending step's info moves to ``final_info`` (its
+        masks restricted to the ended sub-envs; the episode ``summary`` is only there), the last
+        observation to ``final_obs``, and the top level holds each ended sub-env's reset info
+        (``seed`` of the new episode, ``t`` = 0, masked in) while the step's other keys are
+        masked out there (counts zero, age means NaN). ``final_obs`` is one float32 array (zero
+        rows for the others) rather than Gymnasium's object array: indexing it by sub-env works
+        alike, and SB3's adapter stacks it without a copy per sub-env.
+        """
+        final_obs = np.where(ended[:, None], self.sim.observe(), np.float32(0.0))
+        info: dict[str, Any] = {}
+        final_info: dict[str, Any] = {}
+        for key, value in step_info.items():
+            if key.startswith("_"):
+                continue
+            final_info[key] = value
+            final_info[f"_{key}"] = step_info[f"_{key}"] & ended
+            if key == "summary":
+                continue
+            if key == "t":
+                info["t"], info["_t"] = np.where(ended, 0, value), step_info["_t"] | ended
+            else:
+                masked_out = np.nan if value.dtype.kind == "f" else 0
+                info[key], info[f"_{key}"] = np.where(ended, masked_out, value), step_info[f"_{key}"] & ~ended
+        ids = self._all[ended]
+        self.sim.reset(ids, self.sim.next_seeds(ids))
+        info["seed"], info["_seed"] = np.where(ended, self.sim.state.seed, 0), ended
+        info["final_obs"], info["_final_obs"] = final_obs, ended
+        info["final_info"], info["_final_info"] = final_info, ended.copy()
+        return info
 
     def _step_info(self, stepped: np.ndarray, step: StepReadout, reset: np.ndarray | None) -> dict[str, Any]:
         """The step's info; ``reset`` (B,) bool marks the sub-envs autoreset in this step (or None).
