@@ -75,6 +75,7 @@ def test_adapter_matches_sb3_dummy_vec_env_step_by_step(env_id):
             assert info["TimeLimit.truncated"] == ref_info["TimeLimit.truncated"]
             for key in ["t", *COUNT_KEYS]:
                 assert info[key] == ref_info[key], key
+            np.testing.assert_array_equal(info["queue_lengths"], ref_info["queue_lengths"])
             assert ("terminal_observation" in info) == ("terminal_observation" in ref_info)
             if "terminal_observation" in info:
                 episodes_ended += 1
@@ -127,7 +128,7 @@ def reference_infos(info: dict, terminated: np.ndarray, truncated: np.ndarray, s
             if key.startswith("_") or key in ("final_obs", "final_info", "summary"):
                 continue
             if source[f"_{key}"][i]:
-                infos[i][key] = values[i].item()
+                infos[i][key] = values[i] if values.ndim > 1 else values[i].item()  # queue_lengths: (M, 2)
         infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         if ended:
             infos[i]["terminal_observation"] = info["final_obs"][i]

@@ -239,7 +239,7 @@ def test_info_is_a_dict_of_arrays_with_masks():
                 continue
             mask = info[f"_{key}"]
             assert mask.dtype == np.bool_ and mask.shape == (8,), key
-            assert value.shape == (8,), key
+            assert value.shape == ((8, venv.scenario.num_bs, 2) if key == "queue_lengths" else (8,)), key
         valid = info["_aori_mean"]
         assert np.isfinite(info["aori_mean"][valid]).all() and np.isfinite(info["aosi_mean"][valid]).all()
         assert (info["aori_mean"][valid] >= 0).all()
@@ -434,10 +434,11 @@ def assert_infos_agree(tinfo: dict, oinfo: dict, num_envs: int) -> np.ndarray:
         np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), mask, err_msg=key)
         if mask.any():
             np.testing.assert_array_equal(tinfo[key][mask], oinfo[key][mask], err_msg=key)
-    for key in COUNT_KEYS:
+    for key in (*COUNT_KEYS, "queue_lengths"):
         np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), stepped, err_msg=key)
         if stepped.any():
             np.testing.assert_array_equal(tinfo[key][stepped], oinfo[key][stepped], err_msg=key)
+            assert tinfo[key].dtype == oinfo[key].dtype and tinfo[key].shape == oinfo[key].shape, key
     for i in np.flatnonzero(stepped):  # variable-length ages: one tuple per sub-env
         assert oinfo["_aori_mean"][i] == (len(tinfo["aori"][i]) > 0)
         if tinfo["aori"][i]:

@@ -175,7 +175,8 @@ def _rows(columns: Mapping[str, Any]) -> list[dict[str, Any]]:
     ``map``/``zip`` build the dicts without a Python-level loop: at 1,024 sub-envs this runs
     a thousand times per step.
     """
-    values = [np.asarray(column).tolist() for column in columns.values()]
+    # Python scalars per row; a column of arrays (queue_lengths, (N, M, 2)) gives one array per row.
+    values = [list(column) if np.ndim(column) > 1 else np.asarray(column).tolist() for column in columns.values()]
     return list(map(dict, map(zip, itertools.repeat(list(columns)), zip(*values, strict=True))))
 
 

@@ -42,8 +42,9 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
 
     ``info`` is a dict of arrays, each with a boolean mask ``info["_key"]`` marking the
     sub-envs it is valid for: per-step counts (``generated_ue``, ``sent_sensor``, ...),
-    ``t``, ``aori_mean``/``aosi_mean`` of the UE jobs completed in the step, and at episode end
-    ``summary`` (a dict of arrays, see ``MetaLoreEnv.episode_summary``).
+    ``t``, ``queue_lengths`` (num_envs, M, 2), ``aori_mean``/``aosi_mean`` of the UE jobs
+    completed in the step, and at episode end ``summary`` (a dict of arrays, see
+    ``MetaLoreEnv.episode_summary``).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -181,7 +182,8 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
                 info["t"], info["_t"] = np.where(ended, 0, value), step_info["_t"] | ended
             else:
                 masked_out = np.nan if value.dtype.kind == "f" else 0
-                info[key], info[f"_{key}"] = np.where(ended, masked_out, value), step_info[f"_{key}"] & ~ended
+                rows = ended.reshape(-1, *[1] * (value.ndim - 1))  # queue_lengths is (N, M, 2)
+                info[key], info[f"_{key}"] = np.where(rows, masked_out, value), step_info[f"_{key}"] & ~ended
         ids = self._all[ended]
         self.sim.reset(ids, self.sim.next_seeds(ids))
         info["seed"], info["_seed"] = np.where(ended, self.sim.state.seed, 0), ended
@@ -204,6 +206,8 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         for key, row in zip(_COUNT_KEYS, step.counts, strict=True):
             info[key] = row
             info[f"_{key}"] = stepped
+        # (M, 2) per sub-env, as the single env's info; an autoreset sub-env's queues are empty (0).
+        info["queue_lengths"], info["_queue_lengths"] = self.sim.state.bq_len.copy(), stepped
         info["aori_mean"], info["aosi_mean"] = step.aori_mean, step.aosi_mean
         info["_aori_mean"] = info["_aosi_mean"] = step.ue_done
         if reset is not None:
