@@ -87,7 +87,9 @@ def validate_action(
             )
     # NaN or ±inf anywhere makes the sum non-finite; so can finite values that overflow it
     # (1e308 + 1e308), which are clipped like any out-of-range value: the exact check decides.
-    if not math.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():
+    with np.errstate(over="ignore"):
+        total = np.add.reduce(arr, axis=None)
+    if not math.isfinite(total) and not np.isfinite(arr).all():
         raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
     result = np.empty(expected) if out is None else out
     assert result.shape == expected, f"out has shape {result.shape}, expected {expected}"
