@@ -184,11 +184,18 @@ def _split_info(info: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Turn the vector env's dict of masked arrays into SB3's list of per-sub-env dicts."""
     columns = {k: v for k, v in info.items() if not k.startswith("_") and k not in _SPECIAL_INFO_KEYS}
     infos = _rows(columns)
-    for key in columns:  # a key is left out of the sub-envs its mask excludes
+    # A key is left out of the sub-envs its mask excludes. Most keys share one mask array (the
+    # stepped sub-envs) that is usually all true: find each distinct mask's exclusions once.
+    excluded: dict[int, list[int]] = {}
+    for key in columns:
         mask = info.get(f"_{key}")
-        if mask is not None:
-            for i in np.flatnonzero(~mask).tolist():
-                del infos[i][key]
+        if mask is None:
+            continue
+        rows = excluded.get(id(mask))
+        if rows is None:
+            rows = excluded[id(mask)] = [] if mask.all() else np.flatnonzero(~mask).tolist()
+        for i in rows:
+            del infos[i][key]
     return infos
 
 
