@@ -85,11 +85,9 @@ def validate_action(
                 f"action has shape {arr.shape}, expected {expected}: (bw_ue, comp_ue) in "
                 f"[{space.low.flat[0]:g}, 1] for each of the {space.shape[0] // 2} base station(s)"
             )
-    # NaN or ±inf anywhere makes the sum non-finite; so can finite values that overflow it
-    # (1e308 + 1e308), which are clipped like any out-of-range value: the exact check decides.
-    with np.errstate(over="ignore"):
-        total = np.add.reduce(arr, axis=None)
-    if not math.isfinite(total) and not np.isfinite(arr).all():
+    # Element-wise: a sum would also be non-finite for finite values that overflow it (1e308 +
+    # 1e308), which are clipped like any out-of-range value (and numpy would warn).
+    if not np.isfinite(arr).all():
         raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
     result = np.empty(expected) if out is None else out
     assert result.shape == expected, f"out has shape {result.shape}, expected {expected}"
