@@ -193,21 +193,9 @@ def test_info_counts_and_summary_agree_with_the_job_log():
     assert (stages["t_tx_done"] <= stages["t_proc_start"]).all()
     assert (stages["t_proc_start"] <= stages["t_proc_done"]).all()
     assert set(log.columns) >= {
-        "job_id",
-        "kind",
-        "device_id",
-        "sensor_id",
-        "data_mbit",
-        "compute_units",
-        "t_generated",
-        "t_tx_done",
-        "t_proc_start",
-        "t_proc_done",
-        "sensor_update_t",
-        "aori",
-        "aosi",
-        "dropped",
-    }
+        "job_id", "kind", "device_id", "sensor_id", "data_mbit", "compute_units", "t_generated", "t_tx_done",
+        "t_proc_start", "t_proc_done", "sensor_update_t", "aori", "aosi", "dropped",
+    }  # fmt: skip
 
 
 def test_job_log_is_bounded_oldest_rows_first_and_exports(tmp_path):
