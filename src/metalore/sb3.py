@@ -112,12 +112,14 @@ class MetaLoreSB3VecEnv(VecEnv):
         if ended.size:
             # An ended sub-env's info is its last step's (SB3's convention), which the vector env
             # keeps in final_info; the top level holds its reset info, which goes to reset_infos.
-            finals = _split_info({**info["final_info"], "TimeLimit.truncated": time_limit})
+            # Only the ended rows are split (episodes may end in a few sub-envs at a time).
             final = info["final_info"]
+            columns = {k: v[ended] for k, v in final.items() if k not in ("summary", "_summary")}
+            finals = _split_info({**columns, "TimeLimit.truncated": time_limit[ended]})
             summaries = _rows({k: v[ended] for k, v in final["summary"].items()})
             seeds = info["seed"][ended].tolist()
-            for i, summary, seed in zip(ended.tolist(), summaries, seeds, strict=True):
-                infos[i] = finals[i]
+            for i, last, summary, seed in zip(ended.tolist(), finals, summaries, seeds, strict=True):
+                infos[i] = last
                 infos[i]["terminal_observation"] = info["final_obs"][i]
                 infos[i]["summary"] = summary
                 self.reset_infos[i] = {"t": 0, "seed": seed}

@@ -188,7 +188,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         self.sim.reset(ids, self.sim.next_seeds(ids))
         info["seed"], info["_seed"] = np.where(ended, self.sim.state.seed, 0), ended
         info["final_obs"], info["_final_obs"] = final_obs, ended
-        info["final_info"], info["_final_info"] = final_info, ended.copy()
+        info["final_info"], info["_final_info"] = final_info, ended
         return info
 
     def _step_info(self, stepped: np.ndarray, step: StepReadout, reset: np.ndarray | None) -> dict[str, Any]:
