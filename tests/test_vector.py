@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -215,6 +217,10 @@ def test_reset_mask_resets_only_selected_sub_envs():
     np.testing.assert_array_equal(out[4]["t"], [10, 0, 10, 0])
     with pytest.raises(ValueError, match="reset_mask has shape"):
         venv.reset(options={"reset_mask": [True, False]})
+    with pytest.raises(ValueError, match="reset_mask has dtype int64: pass booleans"):
+        venv.reset(options={"reset_mask": np.array([0, 1, 0, 1])})
+    with pytest.raises(ValueError, match="selects no sub-env"):
+        venv.reset(options={"reset_mask": np.zeros(4, bool)})
 
 
 def test_reset_accepts_one_seed_per_sub_env():
@@ -276,8 +282,8 @@ def test_step_before_reset_and_bad_arguments_are_rejected():
         MetaLoreVectorEnv(2, "paper").step(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="num_envs"):
         MetaLoreVectorEnv(0, "paper")
-    with pytest.raises(ValueError, match="autoreset_mode"):
-        MetaLoreVectorEnv(2, "paper", autoreset_mode=AutoresetMode.DISABLED)
+    with pytest.raises(ValueError, match="autoreset_mode 'Never' is unknown"):
+        MetaLoreVectorEnv(2, "paper", autoreset_mode="Never")
     with pytest.raises(ValueError, match="render_mode"):
         MetaLoreVectorEnv(2, "paper", render_mode="human")
 
@@ -447,14 +453,25 @@ def assert_infos_agree(tinfo: dict, oinfo: dict, num_envs: int) -> np.ndarray:
 
 
 def gymnasium_vector_against_native(
-    kind: str, env_id: str, num_envs: int, steps: int, seed: int, mode: AutoresetMode = AutoresetMode.NEXT_STEP
+    kind: str,
+    env_id: str,
+    num_envs: int,
+    steps: int,
+    seed: int,
+    mode: AutoresetMode = AutoresetMode.NEXT_STEP,
+    masked_resets: bool = False,
 ) -> int:
     """Step Gymnasium's own vector env of single MetaLore envs beside the native one; return episode ends seen.
 
     Both use the same autoreset mode, and Gymnasium seeds sub-env i with ``seed + i`` and
     resets it later without a seed, as the native vector env does: observations, rewards,
-    flags and every info key both report must agree; in SAME_STEP mode also the last
-    observations and the ending steps' infos (``final_obs``, ``final_info``).
+    flags and every info key both report must agree, reset infos included; in SAME_STEP mode
+    also the last observations and the ending steps' infos (``final_obs``, ``final_info``). In
+    DISABLED mode the driver resets the ended sub-envs itself (``reset_mask``, no seed). With
+    ``masked_resets`` it also resets random subsets every 9 steps, mid-episode or not, with one
+    seed (sub-env i gets seed + i) or a list of seeds and ``None``s, and after each episode end
+    (in SAME_STEP mode that resets the new episode, in NEXT_STEP mode it replaces the pending
+    autoreset).
     """
     kwargs = {"config": {"episode": {"steps": 12}}}
     make_single = [lambda: gym.make(f"metalore:{env_id}", **kwargs)] * num_envs  # module: id, for spawned workers
@@ -466,13 +483,36 @@ def gymnasium_vector_against_native(
     ours = gym.make_vec(
         env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", autoreset_mode=mode, **kwargs
     )
-    try:
-        tobs, _ = theirs.reset(seed=seed)
-        oobs, _ = ours.reset(seed=seed)
+
+    def reset_both(seed: Any, mask: np.ndarray | None) -> None:
+        # Gymnasium pops reset_mask from the options it is given: one dict each.
+        def options() -> dict | None:
+            return None if mask is None else {"reset_mask": mask.copy()}
+
+        tobs, tinfo = theirs.reset(seed=seed, options=options())
+        oobs, oinfo = ours.reset(seed=seed, options=options())
         np.testing.assert_array_equal(tobs, oobs)
+        reset = np.ones(num_envs, bool) if mask is None else mask
+        for key in ("t", "seed"):  # the single env's reset info, batched
+            np.testing.assert_array_equal(tinfo[f"_{key}"], reset, err_msg=key)
+            np.testing.assert_array_equal(oinfo[f"_{key}"], reset, err_msg=key)
+            np.testing.assert_array_equal(tinfo[key][reset], oinfo[key][reset], err_msg=key)
+
+    try:
+        reset_both(seed, None)
         rng = np.random.default_rng(seed)
-        ends = 0
-        for _ in range(steps):
+        ends = pending_resets = 0
+        ttrunc = np.zeros(num_envs, bool)
+        for step in range(steps):
+            if mode == AutoresetMode.DISABLED and ttrunc.any():
+                reset_both(None, ttrunc)  # the caller's autoreset, with the seeds the envs pick
+            pending = ttrunc.any() and mode != AutoresetMode.DISABLED
+            if masked_resets and (step % 9 == 4 or pending):  # mid-episode, and sub-envs awaiting their autoreset
+                mask = rng.random(num_envs) < 0.5
+                mask[np.flatnonzero(ttrunc)[0] if pending else rng.integers(num_envs)] = True
+                pending_resets += int((mask & ttrunc).any())
+                seeds = [None if rng.random() < 0.5 else int(s) for s in rng.integers(0, 1000, num_envs)]
+                reset_both(int(rng.integers(1000)) if step % 2 else seeds, mask)
             actions = rng.uniform(0.0, 1.0, ours.action_space.shape).astype(np.float32)
             tobs, trew, tterm, ttrunc, tinfo = theirs.step(actions)
             oobs, orew, oterm, otrunc, oinfo = ours.step(actions)
@@ -481,7 +521,13 @@ def gymnasium_vector_against_native(
             np.testing.assert_array_equal(tterm, oterm)
             np.testing.assert_array_equal(ttrunc, otrunc)
             stepped = assert_infos_agree(tinfo, oinfo, num_envs)
-            if mode == AutoresetMode.NEXT_STEP:
+            if mode == AutoresetMode.DISABLED:
+                assert stepped.all()  # nothing resets inside step()
+                ends += int(ttrunc.sum())
+                if ttrunc.any():
+                    for key, values in oinfo["summary"].items():
+                        np.testing.assert_array_equal(tinfo["summary"][key][ttrunc], values[ttrunc], err_msg=key)
+            elif mode == AutoresetMode.NEXT_STEP:
                 ends += int((~stepped).sum())  # the autoreset steps
                 if ttrunc.any():
                     for key, values in oinfo["summary"].items():
@@ -498,6 +544,7 @@ def gymnasium_vector_against_native(
                 for key, values in oinfo["final_info"]["summary"].items():
                     theirs_summary = tinfo["final_info"]["summary"][key][ttrunc]
                     np.testing.assert_array_equal(theirs_summary, values[ttrunc], err_msg=key)
+        assert not masked_resets or mode == AutoresetMode.DISABLED or pending_resets >= 2
         return ends
     finally:
         theirs.close()
@@ -516,6 +563,36 @@ def test_gymnasium_sync_vector_env_in_same_step_mode_equals_the_native_one(env_i
     # Same-step autoreset: the ending step returns the reset observation and the reset info at
     # the top level; the last observation and the step's info (with the summary) are final_*.
     assert gymnasium_vector_against_native("sync", env_id, 3, 40, seed=8, mode=AutoresetMode.SAME_STEP) >= 3
+
+
+@pytest.mark.parametrize("env_id", ["MetaLore/Paper-v0", "MetaLore/MultiCell-v0"])
+def test_gymnasium_sync_vector_env_in_disabled_mode_equals_the_native_one(env_id):
+    # No autoreset: the caller resets the ended sub-envs with reset_mask, as with SyncVectorEnv.
+    assert gymnasium_vector_against_native("sync", env_id, 3, 40, seed=13, mode=AutoresetMode.DISABLED) >= 3
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+def test_masked_resets_with_seeds_mid_run_equal_gymnasiums_sync_vector_env(mode):
+    # Resets of random subsets, mid-episode, of sub-envs waiting for their autoreset, with one
+    # seed or a list mixing seeds and None: the same episodes as Gymnasium's vector env.
+    assert gymnasium_vector_against_native("sync", "MetaLore/Small-v0", 4, 45, seed=3, mode=mode, masked_resets=True)
+
+
+def test_disabled_autoreset_refuses_to_step_an_ended_sub_env_until_it_is_reset():
+    venv = MetaLoreVectorEnv(3, "small", {"episode": {"steps": 2}}, autoreset_mode=AutoresetMode.DISABLED)
+    venv.reset(seed=0)
+    half = np.full((3, 2), 0.5, np.float32)
+    venv.step(half)
+    _, _, _, truncated, info = venv.step(half)
+    assert truncated.all() and info["_summary"].all()
+    with pytest.raises(RuntimeError, match=r"sub-envs \[0, 1, 2\] ended .* DISABLED"):
+        venv.step(half)
+    venv.reset(options={"reset_mask": np.array([True, False, True])})
+    with pytest.raises(RuntimeError, match=r"sub-envs \[1\] ended"):
+        venv.step(half)
+    venv.reset(options={"reset_mask": np.array([False, True, False])})
+    _, _, _, truncated, info = venv.step(half)
+    assert info["_t"].all() and info["t"].tolist() == [0, 0, 0] and not truncated.any()
 
 
 @pytest.mark.slow

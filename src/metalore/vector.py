@@ -38,7 +38,10 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     ending step's info (with the episode ``summary``) in ``info["final_info"]`` (both masked by
     the ended sub-envs), and the top level holds the reset info of the ended sub-envs.
     ``final_obs`` is one float32 array (zero rows for the other sub-envs), not Gymnasium's
-    object array.
+    object array. ``autoreset_mode=AutoresetMode.DISABLED`` never resets on its own: the caller
+    resets the ended sub-envs with ``reset(options={"reset_mask": ended})``, and stepping a
+    sub-env whose episode ended without that is an error naming it (Gymnasium's
+    ``SyncVectorEnv`` fails an assertion there).
 
     ``info`` is a dict of arrays, each with a boolean mask ``info["_key"]`` marking the
     sub-envs it is valid for: per-step counts (``generated_ue``, ``sent_sensor``, ...),
@@ -63,9 +66,13 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             raise ValueError(f"num_envs = {num_envs!r} is invalid: pass an integer >= 1")
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not supported by the vector env: use None")
-        mode = AutoresetMode(autoreset_mode)
-        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"autoreset_mode {mode!r} is not supported: use NEXT_STEP or SAME_STEP")
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            modes = ", ".join(repr(m.value) for m in AutoresetMode)
+            raise ValueError(
+                f"autoreset_mode {autoreset_mode!r} is unknown: use an AutoresetMode or one of {modes}"
+            ) from None
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         if isinstance(scenario, Scenario):
             self.scenario = scenario.replace(config) if config else scenario
@@ -115,10 +122,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         """
         ids = self._all
         if options and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"], dtype=np.bool_)
-            if mask.shape != (self.num_envs,):
-                raise ValueError(f"reset_mask has shape {mask.shape}, expected ({self.num_envs},)")
-            ids = self._all[mask]
+            ids = self._all[self._reset_mask(options["reset_mask"])]
         if seed is not None and not (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
             seeds = self._seeds_for(seed, self._all)[ids]
         else:
@@ -126,8 +130,25 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         self.sim.reset(ids, seeds)
         self._started = True
         self._autoreset[ids] = False
-        seed_col = np.array(self.sim.state.seed)
-        return self.sim.observe(), {"seed": seed_col, "_seed": np.isin(self._all, ids)}
+        reset = np.zeros(self.num_envs, dtype=np.bool_)
+        reset[ids] = True
+        # The single env's reset info, {"t": 0, "seed": s}, batched as Gymnasium batches it.
+        info = {"t": np.zeros(self.num_envs, dtype=np.int64), "_t": reset}
+        info["seed"], info["_seed"] = np.where(reset, self.sim.state.seed, 0), reset.copy()
+        return self.sim.observe(), info
+
+    def _reset_mask(self, value: Any) -> np.ndarray:
+        """``options["reset_mask"]`` checked as Gymnasium checks it: (num_envs,) booleans, at least one true."""
+        mask = np.asarray(value)
+        if mask.dtype != np.bool_:
+            raise ValueError(
+                f"reset_mask has dtype {mask.dtype}: pass booleans, one per sub-env (e.g. the ended flags)"
+            )
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask has shape {mask.shape}, expected ({self.num_envs},): one boolean per sub-env")
+        if not mask.any():
+            raise ValueError("reset_mask selects no sub-env: mark at least one True, or skip the reset")
+        return mask
 
     # ----------------------------------------------------------------- step
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -136,9 +157,16 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             raise RuntimeError("call reset() before step()")
         sim = self.sim
         validate_action(actions, self.single_action_space, self._symmetric, (self.num_envs,), out=self._flat_actions)
+        mode = self.metadata["autoreset_mode"]
         resetting = self._autoreset.copy()
-        stepping = ~resetting
         any_reset = bool(resetting.any())
+        if any_reset and mode == AutoresetMode.DISABLED:
+            ended = np.flatnonzero(resetting).tolist()
+            raise RuntimeError(
+                f"sub-envs {ended} ended their episodes and autoreset_mode is DISABLED:"
+                ' reset them first with reset(options={"reset_mask": mask})'
+            )
+        stepping = ~resetting
         if any_reset:
             ids = np.flatnonzero(resetting)
             sim.reset(ids, sim.next_seeds(ids))
@@ -148,11 +176,11 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         truncated, reward = step.truncated, step.reward
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
         info = self._step_info(stepping, step, resetting if any_reset else None)
-        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
+        if mode == AutoresetMode.SAME_STEP:
             if truncated.any():
                 info = self._same_step_autoreset(truncated.copy(), info)
             obs = self.sim.observe()
-        else:
+        else:  # NEXT_STEP resets them in the next step; DISABLED refuses to step them until reset
             self._autoreset = truncated.copy()  # the caller owns the returned array
             obs = self.sim.observe()
         return obs, reward, terminated, truncated, info
