@@ -92,6 +92,33 @@ def test_vector_env_replays_seeded_single_envs_across_autoreset(preset, seed):
     assert autoresets >= num_envs  # every sub-env crossed at least one episode boundary
 
 
+VARIANTS = {
+    "round_robin": {"scheduler": {"model": "round_robin"}},
+    "proportional_fair": {"scheduler": {"model": "proportional_fair", "pf_ewma_weight": 0.3}},
+    "umi_38901_los": {"channel": {"model": "umi_38901", "los": True}},
+    "static_ues": {"ue": {"mobility": "static"}},
+    "all_features": {
+        "observation": {"features": ["queue_lengths", "queue_work", "uplink_backlog", "twin_age", "time"]}
+    },
+    "symmetric_actions": {"action": {"range": "symmetric"}},
+    "full_queues": {
+        "ue": {"queue_capacity": 2},
+        "sensor": {"queue_capacity": 3},
+        "bs": {"compute_units_per_s": 5, "queue_capacity": 4},
+    },
+    "short_steps": {"episode": {"step_duration_s": 0.25}},
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("preset", ["paper", "multicell"])
+def test_vector_env_replays_single_envs_under_config_variants(preset, variant):
+    # Schedulers, channel models, mobility, observation sets, action ranges, dropping queues
+    # and another step length take other code paths in the kernel: still the same episodes.
+    config = {**VARIANTS[variant], "episode": {**VARIANTS[variant].get("episode", {}), "steps": 15}}
+    assert run_vector_against_singles(preset, config, 5, 3) >= 3
+
+
 def test_threaded_batch_replays_single_envs():
     # 64 sub-envs step on the parallel (prange) kernel by default; it must not change a bit.
     venv = MetaLoreVectorEnv(64, "paper", {"episode": {"steps": 20}})
