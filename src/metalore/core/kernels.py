@@ -361,6 +361,57 @@ def _prefetch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
 
 
 @nb.njit(inline="always", **STEP_PATH)
+def _prefetch_rows(
+    b, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, twin, totals, stats, step_counts,
+    bandwidth_hz, bq_len,
+):  # fmt: skip
+    """Start loading environment ``b``'s per-environment rows that every step reads or writes.
+
+    Each state array holds one row per environment, so a step touches ~50 lines in ~15 arrays
+    whose rows are kilobytes apart: more streams than the hardware prefetcher follows. Called
+    two environments ahead, so that ``_prefetch_queues`` one environment ahead finds the queue
+    heads and lengths it reads in the cache. Only a hint: no values change.
+    """
+    for s in range(rng.shape[1]):
+        prefetch(rng, (b, s, 0))
+    k = waypoint_m.shape[1]
+    for j in range(0, k, 4):  # 4 (x, y) pairs per 64-byte line
+        prefetch(waypoint_m, (b, j, 0))
+    if k > 0:
+        prefetch(waypoint_m, (b, k - 1, 1))
+    n = assoc.shape[1]
+    for j in range(0, n, 4):
+        prefetch(pos_m, (b, j, 0))
+    for j in range(0, n, 8):  # 8 float64 or int64 per line
+        prefetch(assoc, (b, j))
+        prefetch(snr, (b, j))
+        prefetch(spectral_eff, (b, j))
+        prefetch(dq_head, (b, j))
+        prefetch(dq_len, (b, j))
+        prefetch(bandwidth_hz, (b, j))
+    if n > 0:  # the row's last line, when a row does not start on a line boundary
+        prefetch(pos_m, (b, n - 1, 1))
+        prefetch(assoc, (b, n - 1))
+        prefetch(snr, (b, n - 1))
+        prefetch(spectral_eff, (b, n - 1))
+        prefetch(dq_head, (b, n - 1))
+        prefetch(dq_len, (b, n - 1))
+        prefetch(bandwidth_hz, (b, n - 1))
+    n_sensors = twin.shape[1]
+    for j in range(0, n_sensors, 8):
+        prefetch(twin, (b, j))
+    if n_sensors > 0:
+        prefetch(twin, (b, n_sensors - 1))
+    for c in range(2):
+        for j in range(0, totals.shape[2], 8):
+            prefetch(totals, (b, c, j))
+            prefetch(step_counts, (b, c, j))
+    for j in range(0, stats.shape[1], 8):
+        prefetch(stats, (b, j))
+    prefetch(bq_len, (b, 0, 0))
+
+
+@nb.njit(inline="always", **STEP_PATH)
 def _enqueue_generated(
     b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len,
     next_jid, step_counts, log_jid, log_rec,
@@ -433,6 +484,11 @@ def _step_block(
     for b in range(lo, hi):
         if b + 1 < hi:
             _prefetch_queues(b + 1, dq, dq_head, dq_len, bq, bq_head, bq_len)
+        if b + 2 < hi:
+            _prefetch_rows(
+                b + 2, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, twin, totals, stats,
+                step_counts, bandwidth_hz, bq_len,
+            )  # fmt: skip
         if not active[b]:
             continue
         tnow = t[b]
