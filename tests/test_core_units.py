@@ -125,3 +125,30 @@ def test_prefetch_is_a_pure_hint_that_compiles_to_a_prefetch_instruction():
     assert sum_with_prefetch(a, 2) == a[:, 2, 1].sum()
     if platform.machine() in ("x86_64", "AMD64"):
         assert "prefetch" in sum_with_prefetch.inspect_asm(sum_with_prefetch.signatures[0])
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_step_age_sums_equal_the_sums_of_the_completed_jobs_ages(parallel):
+    # read_step takes the step's mean AoRI/AoSI from done_age_sum; it must hold exactly the
+    # sums of the done_n ages in done_aori/done_aosi, and the readout's means their quotient.
+    sim = BatchSimulator(make_scenario("paper", {"episode": {"steps": 30}}), batch=8, parallel=parallel)
+    ids = np.arange(8)
+    sim.reset(ids, ids + 3)
+    rng = np.random.default_rng(3)
+    stepped = np.ones(8, bool)
+    completions = 0
+    for _ in range(30):
+        sim.action[:] = rng.uniform(0.0, 1.0, sim.action.shape)
+        sim.step()
+        out = sim.out
+        readout = sim.read_step(stepped)
+        for b in range(8):
+            n = int(out.done_n[b])
+            completions += n
+            sums = [int(out.done_aori[b, :n].sum()), int(out.done_aosi[b, :n].sum())]
+            assert out.done_age_sum[b].tolist() == sums
+            if n:
+                assert readout.aori_mean[b] == sums[0] / n and readout.aosi_mean[b] == sums[1] / n
+            else:
+                assert np.isnan(readout.aori_mean[b]) and not readout.ue_done[b]
+    assert completions > 100

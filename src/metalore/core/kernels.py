@@ -474,7 +474,7 @@ def _step_block(
     bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
     # StepOutput
-    reward, step_counts, done_n, done_aori, done_aosi, done_ue, bandwidth_hz,
+    reward, step_counts, done_n, done_aori, done_aosi, done_ue, bandwidth_hz, done_age_sum,
 ):  # fmt: skip
     """Advance the active environments ``lo <= b < hi`` by one step under ``action[b]`` (MODEL.md §2, steps 1-8).
 
@@ -499,6 +499,8 @@ def _step_block(
         n_hist = aori_hist.shape[1]
         step_counts[b] = 0.0
         done_n[b] = 0
+        done_age_sum[b, 0] = 0
+        done_age_sum[b, 1] = 0
         r = 0.0
 
         # 1. Association: strongest received power; below the SNR threshold -> unconnected.
@@ -679,6 +681,8 @@ def _step_block(
                     done_aosi[b, done_n[b]] = aosi
                     done_ue[b, done_n[b]] = np.int64(bq[b, m, c, slot, JOB_DEVICE])
                     done_n[b] += 1
+                    done_age_sum[b, 0] += aori
+                    done_age_sum[b, 1] += aosi
 
         # 7. Reward and the twin's age at the end of the step; the step's counts join the totals.
         for c in range(2):

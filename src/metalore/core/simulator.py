@@ -100,16 +100,7 @@ def _queue_sums(records: np.ndarray, head: np.ndarray, length: np.ndarray, field
 
 
 @nb.njit(cache=True)
-def _prefix_mean(values, b, n):
-    """Mean of ``values[b, :n]`` (NaN if n is 0)."""
-    s = 0.0
-    for j in range(n):
-        s += values[b, j]
-    return s / n if n > 0 else np.nan
-
-
-@nb.njit(cache=True)
-def _read_step(stepped, steps, t, reward, step_counts, done_n, done_aori, done_aosi):
+def _read_step(stepped, steps, t, reward, step_counts, done_n, done_age_sum):
     """The fields of ``StepReadout`` in one pass over the batch."""
     batch, classes = step_counts.shape[0], step_counts.shape[1]
     step_t = np.empty(batch, np.int64)
@@ -128,8 +119,10 @@ def _read_step(stepped, steps, t, reward, step_counts, done_n, done_aori, done_a
         if not stepped[b]:  # as in Gymnasium's vector envs, masked-out counts are zero
             for i in range(classes * 4):
                 counts[i, b] = 0
-        aori[b] = _prefix_mean(done_aori, b, done_n[b]) if stepped[b] else np.nan
-        aosi[b] = _prefix_mean(done_aosi, b, done_n[b]) if stepped[b] else np.nan
+        n = done_n[b]
+        # Integer sums, exact: the same value as summing the done_n ages one by one.
+        aori[b] = done_age_sum[b, 0] / n if stepped[b] and n > 0 else np.nan
+        aosi[b] = done_age_sum[b, 1] / n if stepped[b] and n > 0 else np.nan
         ue_done[b] = stepped[b] and done_n[b] > 0
         step_reward[b] = reward[b] if stepped[b] else 0.0
         truncated[b] = stepped[b] and t[b] >= steps
@@ -440,8 +433,7 @@ class BatchSimulator:
                 out.reward,
                 out.step_counts,
                 out.done_n,
-                out.done_aori,
-                out.done_aosi,
+                out.done_age_sum,
             )
         )
 
