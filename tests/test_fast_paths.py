@@ -13,7 +13,7 @@ from metalore.config import make_scenario
 from metalore.core import kernels
 from metalore.core import simulator as simulator_module
 from metalore.core.rng import next_seed
-from metalore.core.simulator import BatchSimulator, compiled_overload, nearest_rank_percentiles
+from metalore.core.simulator import BatchSimulator, StepReadout, compiled_overload, nearest_rank_percentiles
 from metalore.core.state import (
     CLASS_NAMES,
     DONE_JOBS,
@@ -188,6 +188,24 @@ def test_read_step_equals_numpy_read_outs():
     assert step.counts.dtype == np.int64 and step.truncated.dtype == np.bool_
 
 
+def test_read_step_takes_any_boolean_mask_of_the_batch_length():
+    # After its first call read_step goes through the compiled overload without type checks:
+    # other mask forms are converted first, and a mask of another length is refused.
+    venv = starving_and_fed_episodes(6, 10)
+    sim = venv.sim
+    sim.step()
+    mask = np.array([True, False, True, True, False, True])
+    reference = sim.read_step(mask)
+    for form in (mask.tolist(), np.repeat(mask, 2)[::2], mask.astype(np.int8), mask.copy()):
+        again = sim.read_step(form)
+        for field, value in zip(StepReadout._fields, again, strict=True):
+            np.testing.assert_array_equal(value, getattr(reference, field), err_msg=field)
+    with pytest.raises(ValueError, match=r"stepped has shape \(5,\), expected \(6,\)"):
+        sim.read_step(mask[:5])
+    with pytest.raises(ValueError, match="stepped has shape"):
+        sim.read_step(mask[None])
+
+
 def test_nearest_rank_percentiles_equal_searchsorted_per_row():
     rng = np.random.default_rng(0)
     hists = rng.integers(0, 4, size=(200, 12)) * (rng.random((200, 12)) < 0.3)
@@ -331,6 +349,39 @@ def test_the_small_action_path_equals_the_numpy_path(symmetric, preset):
             assert validate_action(action, space, symmetric, out=out) is out
             np.testing.assert_array_equal(out, plain)
             np.testing.assert_array_equal(np.signbit(out), np.signbit(plain), err_msg=str(action))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("preset", ["paper", "multicell"])
+def test_the_compiled_batch_path_equals_the_numpy_path(symmetric, preset):
+    # A vector env's (num_envs, 2M) float array is checked and clipped by one compiled call
+    # (clip_actions); the result must be bit-identical to the numpy path, signed zeros included,
+    # for C-ordered, Fortran-ordered and strided arrays of either float type.
+    space = MetaLoreEnv(preset, {"action": {"range": "symmetric" if symmetric else "unit"}}).action_space
+    n = space.shape[0]
+    edges = [-0.0, 0.0, 1.0, -1.0, 5e-324, -5e-324, 1.0000001, -1.0000001, 1e308, -1e308, 0.3, 0.7]
+    rows = [[edges[(i + j) % len(edges)] for i in range(n)] for j in range(len(edges))]
+    batch = np.array(rows + np.random.default_rng(3).uniform(-3.0, 3.0, (20, n)).tolist())
+    b = (batch.shape[0],)
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore"):
+            typed = batch.astype(dtype)
+        typed = typed[np.isfinite(typed).all(axis=1)]  # 1e308 is infinite in float32 (and rejected)
+        wide = np.repeat(typed, 2, axis=1)
+        for action in (typed, np.asfortranarray(typed), wide[:, ::2]):
+            shape = (action.shape[0],)
+            plain = validate_action(np.asarray(action, dtype=np.float64), space, symmetric, shape)
+            out = np.full((*shape, n), -7.0)
+            assert validate_action(action, space, symmetric, shape, out=out) is out
+            np.testing.assert_array_equal(out, plain)
+            np.testing.assert_array_equal(np.signbit(out), np.signbit(plain), err_msg=f"{dtype} {action.flags}")
+    for bad in (np.nan, np.inf, -np.inf):  # rejected with the numpy path's message, buffer untouched
+        action = batch.copy()
+        action[-1, -1] = bad
+        out = np.full((*b, n), -7.0)
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            validate_action(action, space, symmetric, b, out=out)
+        assert (out == -7.0).all()
 
 
 def test_huge_finite_actions_are_clipped_in_a_batch_too():

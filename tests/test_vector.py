@@ -625,3 +625,27 @@ def test_disabled_autoreset_refuses_to_step_an_ended_sub_env_until_it_is_reset()
 @pytest.mark.slow
 def test_gymnasium_async_vector_env_of_single_envs_equals_the_native_one():
     assert gymnasium_vector_against_native("async", "MetaLore/Paper-v0", 2, 30, seed=5) >= 2
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED])
+def test_returned_arrays_around_episode_ends_stay_unchanged_by_later_steps_and_resets(mode):
+    # The env's record of ended sub-envs is shared with the masks of the autoreset step's info;
+    # later steps and masked resets must replace it, never write into what the caller holds.
+    venv = MetaLoreVectorEnv(3, "small", {"episode": {"steps": 3}}, autoreset_mode=mode)
+    venv.reset(seed=4)
+    half = np.full((3, 2), 0.5, np.float32)
+    kept = []
+    for t in range(9):
+        if mode == AutoresetMode.DISABLED and t % 3 == 0 and t:
+            venv.reset(options={"reset_mask": np.array([True, True, True])})
+        out = venv.step(half)
+        info = {k: v for k, v in out[4].items() if k != "summary"}
+        kept.append((out, [np.copy(x) for x in out[:4]], {k: np.copy(v) for k, v in info.items()}))
+    if mode == AutoresetMode.NEXT_STEP:
+        venv.reset(seed=9, options={"reset_mask": np.array([False, True, False])})
+    for out, arrays, info in kept:
+        for a, b in zip(out[:4], arrays, strict=True):
+            np.testing.assert_array_equal(a, b)
+        for key, value in info.items():
+            np.testing.assert_array_equal(out[4][key], value, err_msg=key)
+    assert any(o[4].get("_seed", np.zeros(3, bool)).any() for o, _, _ in kept) == (mode == AutoresetMode.NEXT_STEP)

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metalore.config import ConfigError, Scenario, make_scenario
-from metalore.core.simulator import BatchSimulator
+from metalore.core.simulator import BatchSimulator, clip_actions
 from metalore.joblog import job_log_frame
 from metalore.render import RenderMixin
 
@@ -24,6 +24,8 @@ def action_space_for(scenario: Scenario) -> spaces.Box:
 
 # Actions of at most this many numbers take the pure-Python path of validate_action.
 _SMALL_ACTION = 8
+# Batches of actions of these types are checked and clipped by one compiled call.
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _clip_small(values: Any, symmetric: bool, out: np.ndarray) -> bool:
@@ -69,6 +71,18 @@ def validate_action(
             values = None
         if values is not None and _clip_small(values, symmetric, out):
             return out
+    elif (
+        out is not None
+        and type(action) is np.ndarray
+        and action.dtype in _FLOAT_DTYPES
+        and action.shape == expected
+        and len(expected) == 2
+        and out.shape == expected  # clip_actions writes without bounds checks
+        and clip_actions(action, -1.0 if symmetric else 0.0, symmetric, out)
+    ):
+        # The vector env's path: the checks and the clipping in one compiled call (~5 numpy
+        # calls otherwise). A non-finite action falls through to the path below, which names it.
+        return out
     if action is None:
         raise ValueError(f"action is None: pass a float array of shape {expected} (bw_ue, comp_ue per BS)")
     try:

@@ -87,7 +87,10 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         self.single_observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        # Sub-envs whose episode ended in the last step, and whether there are any (NEXT_STEP,
+        # DISABLED); the array is replaced, never changed, once an info mask shares it.
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+        self._pending = False
         self._started = False
         self._all = np.arange(self.num_envs, dtype=np.int64)
         self._flat_actions = self.sim.action.reshape(self.action_space.shape)  # a view, for validate_action
@@ -130,6 +133,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         self.sim.reset(ids, seeds)
         self._started = True
         self._autoreset[ids] = False
+        self._pending = bool(self._autoreset.any())
         reset = np.zeros(self.num_envs, dtype=np.bool_)
         reset[ids] = True
         # The single env's reset info, {"t": 0, "seed": s}, batched as Gymnasium batches it.
@@ -158,31 +162,38 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         sim = self.sim
         validate_action(actions, self.single_action_space, self._symmetric, (self.num_envs,), out=self._flat_actions)
         mode = self.metadata["autoreset_mode"]
-        resetting = self._autoreset.copy()
-        any_reset = bool(resetting.any())
-        if any_reset and mode == AutoresetMode.DISABLED:
-            ended = np.flatnonzero(resetting).tolist()
-            raise RuntimeError(
-                f"sub-envs {ended} ended their episodes and autoreset_mode is DISABLED:"
-                ' reset them first with reset(options={"reset_mask": mask})'
-            )
-        stepping = ~resetting
-        if any_reset:
+        if self._pending:  # some sub-envs ended in the last step (NEXT_STEP or DISABLED mode)
+            resetting = self._autoreset
+            if mode == AutoresetMode.DISABLED:
+                ended = np.flatnonzero(resetting).tolist()
+                raise RuntimeError(
+                    f"sub-envs {ended} ended their episodes and autoreset_mode is DISABLED:"
+                    ' reset them first with reset(options={"reset_mask": mask})'
+                )
+            stepping = ~resetting
             ids = np.flatnonzero(resetting)
             sim.reset(ids, sim.next_seeds(ids))
-        np.copyto(sim.active, stepping)
-        sim.step(active=sim.active)
+            np.copyto(sim.active, stepping)
+            sim.step(active=sim.active)
+        else:  # the common step: all sub-envs step, no mask to build or copy
+            resetting = None
+            stepping = np.ones(self.num_envs, dtype=np.bool_)
+            sim.step()
         step = sim.read_step(stepping)
         truncated, reward = step.truncated, step.reward
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
-        info = self._step_info(stepping, step, resetting if any_reset else None)
+        info = self._step_info(stepping, step, resetting)
+        any_ended = bool(truncated.any())
         if mode == AutoresetMode.SAME_STEP:
-            if truncated.any():
+            if any_ended:
                 info = self._same_step_autoreset(truncated.copy(), info)
-            obs = self.sim.observe()
-        else:  # NEXT_STEP resets them in the next step; DISABLED refuses to step them until reset
+        elif any_ended:  # NEXT_STEP resets them in the next step; DISABLED refuses to step them until reset
             self._autoreset = truncated.copy()  # the caller owns the returned array
-            obs = self.sim.observe()
+            self._pending = True
+        elif self._pending:  # the array went out in this step's info masks: start a new one
+            self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+            self._pending = False
+        obs = self.sim.observe()
         return obs, reward, terminated, truncated, info
 
     def _same_step_autoreset(self, ended: np.ndarray, step_info: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +246,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             info[key] = row
             info[f"_{key}"] = stepped
         # (M, 2) per sub-env, as the single env's info; an autoreset sub-env's queues are empty (0).
-        info["queue_lengths"], info["_queue_lengths"] = self.sim.state.bq_len.copy(), stepped
+        info["queue_lengths"], info["_queue_lengths"] = step.queue_lengths, stepped
         info["aori_mean"], info["aosi_mean"] = step.aori_mean, step.aosi_mean
         info["_aori_mean"] = info["_aosi_mean"] = step.ue_done
         if reset is not None:
