@@ -325,16 +325,23 @@ def test_validate_action_into_a_buffer_equals_the_plain_result(symmetric, dtype)
         np.testing.assert_array_equal(plain, (clipped + 1.0) * 0.5 if symmetric else clipped)
 
 
+def space_and_edge_rows(preset: str, symmetric: bool) -> tuple[Any, list[list[float]]]:
+    """The action space of ``preset`` and actions made of edge values (signed zeros, bounds, denormals, ±1e308)."""
+    space = MetaLoreEnv(preset, {"action": {"range": "symmetric" if symmetric else "unit"}}).action_space
+    edges = [-0.0, 0.0, 1.0, -1.0, 5e-324, -5e-324, 1.0000001, -1.0000001, 1e308, -1e308, 0.3, 0.7]
+    rows = [[edges[(i + j) % len(edges)] for i in range(space.shape[0])] for j in range(len(edges))]
+    return space, rows
+
+
 @pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("preset", ["paper", "multicell"])
 def test_the_small_action_path_equals_the_numpy_path(symmetric, preset):
     # A single env's action (<= 8 numbers) is checked and clipped in pure Python; the result must
     # be bit-identical to the numpy path (out=None), signed zeros and bounds included.
-    space = MetaLoreEnv(preset, {"action": {"range": "symmetric" if symmetric else "unit"}}).action_space
+    space, rows = space_and_edge_rows(preset, symmetric)
     n = space.shape[0]
-    edges = [-0.0, 0.0, 1.0, -1.0, 5e-324, -5e-324, 1.0000001, -1.0000001, 1e308, -1e308, 0.3, 0.7]
     rng = np.random.default_rng(2)
-    cases = [np.array([edges[(i + j) % len(edges)] for i in range(n)]) for j in range(len(edges))]
+    cases = [np.array(row) for row in rows]
     cases += [rng.uniform(-3.0, 3.0, n) for _ in range(20)]
     cases += [np.full(n, 1e308), np.full(n, -1e308)]  # finite, but their sum overflows: clipped, not rejected
     for values in cases:
@@ -357,10 +364,8 @@ def test_the_compiled_batch_path_equals_the_numpy_path(symmetric, preset):
     # A vector env's (num_envs, 2M) float array is checked and clipped by one compiled call
     # (clip_actions); the result must be bit-identical to the numpy path, signed zeros included,
     # for C-ordered, Fortran-ordered and strided arrays of either float type.
-    space = MetaLoreEnv(preset, {"action": {"range": "symmetric" if symmetric else "unit"}}).action_space
+    space, rows = space_and_edge_rows(preset, symmetric)
     n = space.shape[0]
-    edges = [-0.0, 0.0, 1.0, -1.0, 5e-324, -5e-324, 1.0000001, -1.0000001, 1e308, -1e308, 0.3, 0.7]
-    rows = [[edges[(i + j) % len(edges)] for i in range(n)] for j in range(len(edges))]
     batch = np.array(rows + np.random.default_rng(3).uniform(-3.0, 3.0, (20, n)).tolist())
     b = (batch.shape[0],)
     for dtype in (np.float64, np.float32):
