@@ -260,6 +260,27 @@ def test_reset_accepts_one_seed_per_sub_env():
         venv.reset(seed=-1)
 
 
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        ([4, -1, 6], "seed -1 of sub-env 1 is invalid"),
+        ([True, 5, 6], "seed True of sub-env 0 is invalid"),
+        ([4, 5.5, 6], "seed 5.5 of sub-env 1 is invalid"),
+        (["4", 5, 6], "seed '4' of sub-env 0 is invalid"),
+        ([4, 5, 2**63], "of sub-env 2 is invalid"),
+        (2**63 - 2, "sub-env i takes seed \\+ i"),  # sub-env 2 would get 2**63, beyond int64
+    ],
+)
+def test_reset_rejects_seeds_no_single_env_accepts(seed, message):
+    # A negative, bool, fractional or too large seed used to reach the core (truncated, or
+    # wrapped round to a negative int64): an episode no single env reset can replay.
+    venv = MetaLoreVectorEnv(3, "small")
+    with pytest.raises(ValueError, match=message):
+        venv.reset(seed=seed)
+    _, info = venv.reset(seed=2**63 - 3)  # the largest seed with every sub-env's seed + i in int64
+    assert info["seed"][2] == 2**63 - 1
+
+
 def test_info_is_a_dict_of_arrays_with_masks():
     venv = MetaLoreVectorEnv(8, "dynamic")
     venv.reset(seed=2)
@@ -304,6 +325,31 @@ def test_invalid_actions_raise_clear_errors(actions, message):
         venv.step(actions)
 
 
+def test_per_sub_env_read_outs_check_their_index():
+    # The compiled read-outs index rows without bounds checks: index 3 of 3 sub-envs used to
+    # return another row's numbers (or no row's). Indices work as on a list of envs.
+    venv = MetaLoreVectorEnv(3, "small", {"episode": {"steps": 4}, "log": {"jobs": True}})
+    venv.reset(seed=5)
+    for _ in range(3):
+        venv.step(np.full((3, 2), 0.5))
+    singles = []
+    for i in range(3):
+        env = MetaLoreEnv("small", {"episode": {"steps": 4}, "log": {"jobs": True}})
+        env.reset(seed=5 + i)
+        for _ in range(3):
+            env.step(np.full(2, 0.5))
+        singles.append(env)
+    for index, i in ((2, 2), (-1, 2), (-3, 0), (np.int64(1), 1)):
+        np.testing.assert_equal(venv.episode_summary(index), singles[i].episode_summary())
+        assert venv.job_log(index).equals(singles[i].job_log())
+    for read_out in (venv.episode_summary, venv.job_log):
+        for bad in (3, -4, 100):
+            with pytest.raises(IndexError, match=f"sub-env index {bad} is out of range: there are 3 sub-envs"):
+                read_out(bad)
+        with pytest.raises(TypeError, match=r"sub-env index 1\.0 is not an integer"):
+            read_out(1.0)
+
+
 def test_step_before_reset_and_bad_arguments_are_rejected():
     with pytest.raises(RuntimeError, match="reset"):
         MetaLoreVectorEnv(2, "paper").step(np.zeros((2, 2)))
@@ -313,6 +359,8 @@ def test_step_before_reset_and_bad_arguments_are_rejected():
         MetaLoreVectorEnv(2, "paper", autoreset_mode="Never")
     with pytest.raises(ValueError, match="render_mode"):
         MetaLoreVectorEnv(2, "paper", render_mode="human")
+    with pytest.raises(ValueError, match="max_episode_steps = 0 is invalid"):
+        MetaLoreVectorEnv(2, "paper", max_episode_steps=0)
 
 
 def test_out_of_range_and_per_bs_actions_are_accepted():
@@ -479,6 +527,15 @@ def assert_infos_agree(tinfo: dict, oinfo: dict, num_envs: int) -> np.ndarray:
     return stepped
 
 
+def assert_summaries_agree(tinfo: dict, oinfo: dict, num_envs: int) -> None:
+    """The episode summaries of both infos: at the scenario's own episode end only (not at a TimeLimit's)."""
+    none = np.zeros(num_envs, bool)
+    ended = oinfo.get("_summary", none)
+    np.testing.assert_array_equal(tinfo.get("_summary", none), ended)
+    for key, values in oinfo.get("summary", {}).items():
+        np.testing.assert_array_equal(tinfo["summary"][key][ended], values[ended], err_msg=key)
+
+
 def gymnasium_vector_against_native(
     kind: str,
     env_id: str,
@@ -487,6 +544,7 @@ def gymnasium_vector_against_native(
     seed: int,
     mode: AutoresetMode = AutoresetMode.NEXT_STEP,
     masked_resets: bool = False,
+    max_episode_steps: int | None = None,
 ) -> int:
     """Step Gymnasium's own vector env of single MetaLore envs beside the native one; return episode ends seen.
 
@@ -498,9 +556,12 @@ def gymnasium_vector_against_native(
     ``masked_resets`` it also resets random subsets every 9 steps, mid-episode or not, with one
     seed (sub-env i gets seed + i) or a list of seeds and ``None``s, and after each episode end
     (in SAME_STEP mode that resets the new episode, in NEXT_STEP mode it replaces the pending
-    autoreset).
+    autoreset). ``max_episode_steps`` goes to both through ``make``/``make_vec`` (a ``TimeLimit``
+    on each single env).
     """
-    kwargs = {"config": {"episode": {"steps": 12}}}
+    kwargs: dict[str, Any] = {"config": {"episode": {"steps": 12}}}
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
     make_single = [lambda: gym.make(f"metalore:{env_id}", **kwargs)] * num_envs  # module: id, for spawned workers
     theirs: gym.vector.VectorEnv
     if kind == "sync":
@@ -551,14 +612,10 @@ def gymnasium_vector_against_native(
             if mode == AutoresetMode.DISABLED:
                 assert stepped.all()  # nothing resets inside step()
                 ends += int(ttrunc.sum())
-                if ttrunc.any():
-                    for key, values in oinfo["summary"].items():
-                        np.testing.assert_array_equal(tinfo["summary"][key][ttrunc], values[ttrunc], err_msg=key)
+                assert_summaries_agree(tinfo, oinfo, num_envs)
             elif mode == AutoresetMode.NEXT_STEP:
                 ends += int((~stepped).sum())  # the autoreset steps
-                if ttrunc.any():
-                    for key, values in oinfo["summary"].items():
-                        np.testing.assert_array_equal(tinfo["summary"][key][ttrunc], values[ttrunc], err_msg=key)
+                assert_summaries_agree(tinfo, oinfo, num_envs)
             elif ttrunc.any():
                 ends += int(ttrunc.sum())
                 assert "summary" not in oinfo  # it belongs to the ended episode: in final_info
@@ -568,9 +625,7 @@ def gymnasium_vector_against_native(
                     np.testing.assert_array_equal(tinfo["final_obs"][i], oinfo["final_obs"][i])
                 final_stepped = assert_infos_agree(tinfo["final_info"], oinfo["final_info"], num_envs)
                 np.testing.assert_array_equal(final_stepped, ttrunc)
-                for key, values in oinfo["final_info"]["summary"].items():
-                    theirs_summary = tinfo["final_info"]["summary"][key][ttrunc]
-                    np.testing.assert_array_equal(theirs_summary, values[ttrunc], err_msg=key)
+                assert_summaries_agree(tinfo["final_info"], oinfo["final_info"], num_envs)
         assert not masked_resets or mode == AutoresetMode.DISABLED or pending_resets >= 2
         return ends
     finally:
@@ -603,6 +658,18 @@ def test_masked_resets_with_seeds_mid_run_equal_gymnasiums_sync_vector_env(mode)
     # Resets of random subsets, mid-episode, of sub-envs waiting for their autoreset, with one
     # seed or a list mixing seeds and None: the same episodes as Gymnasium's vector env.
     assert gymnasium_vector_against_native("sync", "MetaLore/Small-v0", 4, 45, seed=3, mode=mode, masked_resets=True)
+
+
+@pytest.mark.parametrize("max_episode_steps", [5, 20])
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+def test_max_episode_steps_truncates_as_gymnasiums_time_limit(mode, max_episode_steps):
+    # make_vec(..., max_episode_steps=n) passes n on to the vector entry point (a TypeError
+    # before), where gymnasium.make wraps each single env in a TimeLimit: the same episode ends,
+    # before the scenario's 12 steps (5) or at them (20, the summary then reported).
+    ends = gymnasium_vector_against_native(
+        "sync", "MetaLore/Small-v0", 3, 30, 6, mode, max_episode_steps=max_episode_steps
+    )
+    assert ends >= 3 * (30 // (min(max_episode_steps, 12) + 1))
 
 
 def test_disabled_autoreset_refuses_to_step_an_ended_sub_env_until_it_is_reset():

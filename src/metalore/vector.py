@@ -7,6 +7,7 @@ replays exactly the single ``MetaLoreEnv`` reset with seed ``s + i``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,13 @@ from metalore.env import action_space_for, validate_action
 
 # The info keys of StepReadout.counts, row by row.
 _COUNT_KEYS = tuple(f"{name}_{cls}" for cls in CLASS_NAMES for name in STEP_COUNT_NAMES)
+# The core keeps seeds as int64: a larger one would wrap round to a negative seed.
+_MAX_SEED = 2**63 - 1
+
+
+def _is_seed(value: Any) -> bool:
+    """Whether ``value`` is a seed the single env accepts too: an integer (not a bool) in [0, 2**63)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and bool(0 <= value <= _MAX_SEED)
 
 
 class MetaLoreVectorEnv(gym.vector.VectorEnv):
@@ -43,6 +51,11 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     sub-env whose episode ended without that is an error naming it (Gymnasium's
     ``SyncVectorEnv`` fails an assertion there).
 
+    ``max_episode_steps`` (``make_vec`` passes it on, where ``gymnasium.make`` would add a
+    ``TimeLimit``) truncates episodes after that many steps, as ``TimeLimit`` truncates single
+    envs: the scenario is unchanged, and the episode ``summary`` comes only at its own end
+    (``episode.steps``), as in the single env's info.
+
     ``info`` is a dict of arrays, each with a boolean mask ``info["_key"]`` marking the
     sub-envs it is valid for: per-step counts (``generated_ue``, ``sent_sensor``, ...),
     ``t``, ``queue_lengths`` (num_envs, M, 2), ``aori_mean``/``aosi_mean`` of the UE jobs
@@ -61,9 +74,14 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         parallel: bool | None = None,
         render_mode: str | None = None,
+        max_episode_steps: int | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs = {num_envs!r} is invalid: pass an integer >= 1")
+        limit = max_episode_steps
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1):
+            raise ValueError(f"max_episode_steps = {limit!r} is invalid: pass an integer >= 1, or None")
+        self.max_episode_steps = None if limit is None else int(limit)
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not supported by the vector env: use None")
         try:
@@ -102,14 +120,21 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
                 return int(self.scenario.config["episode"]["seed"]) + ids
             return self.sim.next_seeds(ids)
         if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-            if seed < 0:
-                raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer, a list of them, or None")
+            if not (_is_seed(seed) and seed <= _MAX_SEED - (self.num_envs - 1)):
+                raise ValueError(
+                    f"seed {seed!r} is invalid: pass a non-negative integer (sub-env i takes seed + i, at most"
+                    " 2**63 - 1), a list of them, or None"
+                )
             return int(seed) + ids
         if isinstance(seed, bool) or not isinstance(seed, Sequence | np.ndarray):
             raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer, a list of them, or None")
         seeds = list(seed)
         if len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-envs: pass one per sub-env")
+        invalid = [(i, s) for i, s in enumerate(seeds) if s is not None and not _is_seed(s)]
+        if invalid:
+            i, s = invalid[0]
+            raise ValueError(f"seed {s!r} of sub-env {i} is invalid: pass non-negative integers below 2**63, or None")
         fallback = self._seeds_for(None, self._all)
         return np.array([fallback[i] if seeds[i] is None else int(seeds[i]) for i in ids], dtype=np.int64)
 
@@ -181,6 +206,8 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             sim.step()
         step = sim.read_step(stepping)
         truncated, reward = step.truncated, step.reward
+        if self.max_episode_steps is not None:  # TimeLimit's cut; the episode summary stays at the scenario's end
+            truncated = truncated | (stepping & (sim.state.t >= self.max_episode_steps))
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
         info = self._step_info(stepping, step, resetting)
         any_ended = bool(truncated.any())
@@ -268,11 +295,28 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
 
     # ----------------------------------------------------------------- read-outs
     def episode_summary(self, index: int) -> dict[str, float]:
-        """Episode statistics of sub-env ``index`` so far."""
-        return self.sim.episode_summary(index)
+        """Episode statistics of sub-env ``index`` so far (negative indices count from the end)."""
+        return self.sim.episode_summary(self._sub_env(index))
 
     def job_log(self, index: int) -> Any:
         """Job log of sub-env ``index`` (needs ``log.jobs: true``)."""
         from metalore.joblog import job_log_frame
 
-        return job_log_frame(self.sim, index)
+        return job_log_frame(self.sim, self._sub_env(index))
+
+    def _sub_env(self, index: int) -> int:
+        """``index`` as a sub-env number in ``[0, num_envs)``, as a list of envs would index it.
+
+        The compiled read-outs index rows without bounds checks: an index past the end read
+        another sub-env's row, or memory that is no sub-env's, before this check.
+        """
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"sub-env index {index!r} is not an integer: pass 0 to {self.num_envs - 1}") from None
+        if not -self.num_envs <= i < self.num_envs:
+            raise IndexError(
+                f"sub-env index {i} is out of range: there are {self.num_envs} sub-envs"
+                f" (0 to {self.num_envs - 1}, or negative from the end)"
+            )
+        return i % self.num_envs
