@@ -49,13 +49,19 @@ def test_adapter_is_an_sb3_vec_env_with_single_env_spaces():
     vec_env.close()
 
 
-@pytest.mark.parametrize("env_id", ["MetaLore/Paper-v0", "MetaLore/Dynamic-v0"])
-def test_adapter_matches_sb3_dummy_vec_env_step_by_step(env_id):
-    # SB3's own DummyVecEnv over seeded single envs is the reference for every convention.
+@pytest.mark.parametrize(
+    ("env_id", "max_episode_steps"),
+    [("MetaLore/Paper-v0", None), ("MetaLore/Dynamic-v0", None), ("MetaLore/Paper-v0", 5)],
+)
+def test_adapter_matches_sb3_dummy_vec_env_step_by_step(env_id, max_episode_steps):
+    # SB3's own DummyVecEnv over seeded single envs is the reference for every convention;
+    # max_episode_steps cuts the episodes as gymnasium.make's TimeLimit cuts the single envs'
+    # (no summary at a cut: the single env reports it at the scenario's own end).
     config = SHORT if env_id != "MetaLore/Dynamic-v0" else None
     n = 3
-    ours = make_sb3_vec_env(env_id, n, config)
-    reference = DummyVecEnv([lambda: gym.make(env_id, config=config) for _ in range(n)])
+    ours = make_sb3_vec_env(env_id, n, config, max_episode_steps=max_episode_steps)
+    limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    reference = DummyVecEnv([lambda: gym.make(env_id, config=config, **limit) for _ in range(n)])
     assert ours.seed(31) == reference.seed(31) == [31, 32, 33]
     np.testing.assert_array_equal(ours.reset(), reference.reset())
     assert ours.reset_infos == reference.reset_infos
@@ -80,8 +86,14 @@ def test_adapter_matches_sb3_dummy_vec_env_step_by_step(env_id):
             if "terminal_observation" in info:
                 episodes_ended += 1
                 np.testing.assert_array_equal(info["terminal_observation"], ref_info["terminal_observation"])
+            assert ("summary" in info) == ("summary" in ref_info)
+            if "summary" in info:
                 assert info["summary"] == pytest.approx(ref_info["summary"], nan_ok=True)
-    assert episodes_ended == 2 * n
+                assert {k: type(v) for k, v in info["summary"].items()} == {
+                    k: type(v) for k, v in ref_info["summary"].items()
+                }  # counts are ints, as in the single env
+    episode_length = steps if max_episode_steps is None else min(steps, max_episode_steps)
+    assert episodes_ended == n * ((2 * steps + 3) // episode_length)
 
 
 def test_terminal_observation_is_the_vector_envs_last_observation():
@@ -233,6 +245,30 @@ def test_attribute_and_method_access():
         vec_env.get_images()
     with pytest.warns(UserWarning, match="render_mode"):
         assert vec_env.render() is None
+
+
+def test_indices_are_checked_as_dummy_vec_env_checks_them():
+    # DummyVecEnv indexes a list of envs: negative indices count from the end, others past the
+    # end raise IndexError. The batched core reads rows without bounds checks, so an unchecked
+    # index past the end returned another row's (or no row's) statistics.
+    vec_env = make_sb3_vec_env("paper", 3, SHORT, seed=0)
+    vec_env.reset()
+    vec_env.step(np.full((3, 2), 0.5, np.float32))
+    last = vec_env.env_method("episode_summary", indices=2)
+    np.testing.assert_equal(vec_env.env_method("episode_summary", indices=[-1]), last)  # NaN means
+    for bad in (3, [0, -4], [100]):
+        with pytest.raises(IndexError, match="3 sub-envs"):
+            vec_env.env_method("episode_summary", indices=bad)
+        with pytest.raises(IndexError, match="3 sub-envs"):
+            vec_env.get_attr("render_mode", indices=bad)
+    vec_env.set_attr("custom_flag", 1, indices=[-1, 0, 1, 1])  # every sub-env, as in DummyVecEnv
+
+
+def test_a_none_action_is_named_in_the_error():
+    vec_env = make_sb3_vec_env("paper", 2, SHORT, seed=0)
+    vec_env.reset()
+    with pytest.raises(ValueError, match="action is None"):
+        vec_env.step(None)
 
 
 def test_bad_construction_is_rejected_with_the_fix():

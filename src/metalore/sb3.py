@@ -4,11 +4,14 @@
 into the batched core, without ``N`` processes or ``N`` Python env objects. It follows SB3's
 conventions: ``step_wait`` returns ``(obs, rewards, dones, infos)`` with float32 rewards and a
 list of one info dict per sub-env; an ending sub-env is reset in the same step and its last
-observation is in ``infos[i]["terminal_observation"]`` and its episode statistics in
-``infos[i]["summary"]``; every info has ``"TimeLimit.truncated"`` (true at the end of a
-MetaLore episode, which always ends by truncation). ``seed(s)`` makes the next ``reset()``
-give sub-env i the seed ``s + i``, i.e. exactly the episode of a single ``MetaLoreEnv``
-reset with seed ``s + i``.
+observation is in ``infos[i]["terminal_observation"]``, and at the end of a MetaLore episode
+its statistics are in ``infos[i]["summary"]`` (with the single env's types: counts are ints);
+every info has ``"TimeLimit.truncated"`` (true at every episode end: a MetaLore episode always
+ends by truncation, at ``episode.steps`` or at ``max_episode_steps``). The other info keys are
+the vector env's: the single env's ``aori``/``aosi`` tuples come as their means
+``aori_mean``/``aosi_mean`` (only in steps that completed UE jobs). ``seed(s)`` makes the next
+``reset()`` give sub-env i the seed ``s + i``, i.e. exactly the episode of a single
+``MetaLoreEnv`` reset with seed ``s + i``.
 
 Usage::
 
@@ -25,6 +28,7 @@ Wrap the adapter in ``VecMonitor`` for SB3's ``rollout/ep_rew_mean`` logging.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +47,7 @@ except ImportError as exc:  # an optional extra (STYLE.md §9)
 
 from metalore import PRESET_IDS, SEED_ALIAS_ID
 from metalore.config import PRESETS
+from metalore.core.simulator import INT_SUMMARY_KEYS
 from metalore.vector import MetaLoreVectorEnv
 
 # Info keys that the adapter handles itself instead of copying them per sub-env.
@@ -82,6 +87,7 @@ class MetaLoreSB3VecEnv(VecEnv):
         self.venv = venv
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self._actions: np.ndarray | None = None
+        self._waiting = False  # step_async was called and step_wait not yet (None is an action too)
 
     # ----------------------------------------------------------------- reset / step
     def reset(self) -> VecEnvObs:
@@ -92,19 +98,19 @@ class MetaLoreSB3VecEnv(VecEnv):
         # MetaLore's reset takes no per-sub-env options (MetaLoreEnv accepts and ignores them).
         self._reset_seeds()
         self._reset_options()
-        self._actions = None
+        self._actions, self._waiting = None, False
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
         """Store the actions ``(num_envs, 2 * M)`` for the next ``step_wait``."""
-        self._actions = actions
+        self._actions, self._waiting = actions, True
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step all sub-envs; ending ones are reset at once (their last observation is in the infos)."""
-        if self._actions is None:
+        if not self._waiting:
             raise RuntimeError("call step_async(actions) before step_wait() (and reset() before the first step)")
-        obs, reward, terminated, truncated, info = self.venv.step(self._actions)
-        self._actions = None
+        actions, self._actions, self._waiting = self._actions, None, False
+        obs, reward, terminated, truncated, info = self.venv.step(actions)
         dones = terminated | truncated
         time_limit = truncated & ~terminated  # in every info, as SB3's DummyVecEnv puts it
         infos = _split_info({**info, "TimeLimit.truncated": time_limit})
@@ -116,13 +122,22 @@ class MetaLoreSB3VecEnv(VecEnv):
             final = info["final_info"]
             columns = {k: v[ended] for k, v in final.items() if k not in ("summary", "_summary")}
             finals = _split_info({**columns, "TimeLimit.truncated": time_limit[ended]})
-            summaries = _rows({k: v[ended] for k, v in final["summary"].items()})
             seeds = info["seed"][ended].tolist()
-            for i, last, summary, seed in zip(ended.tolist(), finals, summaries, seeds, strict=True):
+            for i, last, seed in zip(ended.tolist(), finals, seeds, strict=True):
                 infos[i] = last
                 infos[i]["terminal_observation"] = info["final_obs"][i]
-                infos[i]["summary"] = summary
                 self.reset_infos[i] = {"t": 0, "seed": seed}
+            # The summary comes at the scenario's own episode end, not at a max_episode_steps cut.
+            with_summary = np.flatnonzero(final.get("_summary", np.zeros(self.num_envs, np.bool_)))
+            if with_summary.size:
+                summaries = _rows(
+                    {
+                        key: values[with_summary].astype(np.int64) if key in INT_SUMMARY_KEYS else values[with_summary]
+                        for key, values in final["summary"].items()
+                    }
+                )
+                for i, summary in zip(with_summary.tolist(), summaries, strict=True):
+                    infos[i]["summary"] = summary
         return obs, reward.astype(np.float32), dones, infos
 
     def close(self) -> None:
@@ -137,7 +152,7 @@ class MetaLoreSB3VecEnv(VecEnv):
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         """Set ``attr_name`` on the shared vector env; ``indices`` must select every sub-env."""
-        if sorted(self._get_indices(indices)) != list(range(self.num_envs)):
+        if set(self._get_indices(indices)) != set(range(self.num_envs)):
             raise ValueError(
                 f"cannot set {attr_name!r} on a subset of sub-envs: they share one MetaLoreVectorEnv;"
                 " pass indices=None to set it for all"
@@ -163,6 +178,21 @@ class MetaLoreSB3VecEnv(VecEnv):
     def get_images(self) -> Sequence[np.ndarray | None]:
         """MetaLore environments do not render."""
         raise NotImplementedError("MetaLore environments do not render images (render_mode is None)")
+
+    def _get_indices(self, indices: VecEnvIndices) -> list[int]:
+        """The sub-envs ``indices`` selects, checked as ``DummyVecEnv``'s list of envs checks them.
+
+        Negative indices count from the end; others out of range raise ``IndexError`` (the
+        batched core reads a row without bounds checks, so a bad index would read garbage).
+        """
+        ids = [operator.index(i) for i in super()._get_indices(indices)]
+        bad = [i for i in ids if not -self.num_envs <= i < self.num_envs]
+        if bad:
+            raise IndexError(
+                f"sub-env indices {bad} are out of range: there are {self.num_envs} sub-envs"
+                f" (0 to {self.num_envs - 1}, or negative from the end)"
+            )
+        return [i % self.num_envs for i in ids]
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
         """Make the next ``reset()`` give sub-env i the seed ``seed + i`` (a random base if None)."""
@@ -218,6 +248,7 @@ def make_sb3_vec_env(
     n_envs: int = 1,
     config: Mapping[str, Any] | None = None,
     seed: int | None = None,
+    max_episode_steps: int | None = None,
 ) -> MetaLoreSB3VecEnv:
     """Build an SB3 ``VecEnv`` of ``n_envs`` MetaLore environments over one batched core.
 
@@ -226,8 +257,16 @@ def make_sb3_vec_env(
         n_envs: number of sub-envs.
         config: overrides deep-merged over the preset (as for ``gymnasium.make``).
         seed: if given, the first ``reset()`` gives sub-env i the seed ``seed + i``.
+        max_episode_steps: if given, episodes are cut after that many steps (as Gymnasium's
+            ``TimeLimit`` cuts a single env); the scenario's own ``episode.steps`` is unchanged.
     """
-    venv = MetaLoreVectorEnv(n_envs, _preset_of(env_id_or_preset), config, autoreset_mode=AutoresetMode.SAME_STEP)
+    venv = MetaLoreVectorEnv(
+        n_envs,
+        _preset_of(env_id_or_preset),
+        config,
+        autoreset_mode=AutoresetMode.SAME_STEP,
+        max_episode_steps=max_episode_steps,
+    )
     vec_env = MetaLoreSB3VecEnv(venv)
     if seed is not None:
         vec_env.seed(seed)

@@ -47,7 +47,7 @@ from metalore.core.state import (
 )
 
 # Episode-summary keys that count something: ints in a single environment's summary.
-_INT_SUMMARY_KEYS = frozenset(
+INT_SUMMARY_KEYS = frozenset(
     {"steps", "ue_jobs_completed"}
     | {f"{c}_{k}" for c in CLASS_NAMES for k in ("generated", "completed", "dropped_uplink", "dropped_mec")}
 )
@@ -475,7 +475,7 @@ class BatchSimulator:
         """AoI and throughput statistics of environment ``b``'s episode so far."""
         values = self._summary_rows(np.array([b])).ravel().tolist()
         return {
-            key: int(value) if key in _INT_SUMMARY_KEYS else value
+            key: int(value) if key in INT_SUMMARY_KEYS else value
             for key, value in zip(SUMMARY_KEYS, values, strict=True)
         }
 
@@ -509,6 +509,7 @@ class BatchSimulator:
 
 
 __all__ = [
+    "INT_SUMMARY_KEYS",
     "LOG_FIELDS",
     "STEP_COUNT_NAMES",
     "BatchSimulator",
