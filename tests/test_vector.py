@@ -30,7 +30,7 @@ def assert_sub_env_step_matches(i, single_out, vobs, vrew, vterm, vtrunc, vinfo)
     for key in COUNT_KEYS:
         assert vinfo[f"_{key}"][i]
         assert vinfo[key][i] == info[key], key
-    assert vinfo["_aori_mean"][i] == (len(info["aori"]) > 0)
+    assert vinfo.get("_aori_mean", np.zeros(len(vobs), bool))[i] == (len(info["aori"]) > 0)
     if len(info["aori"]):
         assert vinfo["aori_mean"][i] == pytest.approx(np.mean(info["aori"]), rel=1e-12)
         assert vinfo["aosi_mean"][i] == pytest.approx(np.mean(info["aosi"]), rel=1e-12)
@@ -76,7 +76,8 @@ def run_vector_against_singles(preset, config, seed, num_envs, parallel=None, ep
                 # The info is the reset info (as Gymnasium's vector envs report it), no step counts.
                 assert vinfo["_t"][i] and vinfo["t"][i] == reset_info["t"] == 0
                 assert vinfo["_seed"][i] and vinfo["seed"][i] == reset_info["seed"]
-                assert not any(vinfo[f"_{key}"][i] for key in COUNT_KEYS) and not vinfo["_aori_mean"][i]
+                none = np.zeros(len(vobs), bool)  # (a key no sub-env has is absent, as in Gymnasium)
+                assert not any(vinfo.get(f"_{key}", none)[i] for key in (*COUNT_KEYS, "aori_mean"))
                 autoresets += 1
             else:
                 assert_sub_env_step_matches(i, env.step(actions[i]), vobs, vrew, vterm, vtrunc, vinfo)
@@ -184,7 +185,7 @@ def test_next_step_autoreset_returns_reset_obs_zero_reward_and_ignores_action():
     np.testing.assert_array_equal(obs[0], reset_obs)
     np.testing.assert_array_equal(reward, [0.0, 0.0])
     assert not terminated.any() and not truncated.any()
-    assert "summary" not in info and not info["_generated_ue"].any()  # nothing stepped
+    assert not {"summary", "generated_ue", "queue_lengths", "aori_mean"} & set(info)  # nothing stepped
     assert info["_seed"].all() and (info["t"] == 0).all()  # the reset info of both sub-envs
     # The ignored action left no trace: both continue identically, like the fresh single env.
     out_first, out_second = first.step(half), second.step(half)
@@ -294,15 +295,21 @@ def test_info_is_a_dict_of_arrays_with_masks():
             mask = info[f"_{key}"]
             assert mask.dtype == np.bool_ and mask.shape == (8,), key
             assert value.shape == ((8, venv.scenario.num_bs, 2) if key == "queue_lengths" else (8,)), key
-        valid = info["_aori_mean"]
-        assert np.isfinite(info["aori_mean"][valid]).all() and np.isfinite(info["aosi_mean"][valid]).all()
-        assert (info["aori_mean"][valid] >= 0).all()
+        valid = info.get("_aori_mean", np.zeros(8, bool))
+        assert ("aori_mean" in info) == valid.any()  # a key only where some sub-env has it
+        if valid.any():
+            assert np.isfinite(info["aori_mean"][valid]).all() and np.isfinite(info["aosi_mean"][valid]).all()
+            assert (info["aori_mean"][valid] >= 0).all()
         saw_completions |= valid.any()
         saw_empty_step |= (info["_t"] & ~valid).any()
         if truncated.any():
             np.testing.assert_array_equal(info["_summary"], truncated)
-            for values in info["summary"].values():
+            for key, values in info["summary"].items():
                 assert values.shape == (8,)
+                if key.startswith("_"):  # nested masks, as Gymnasium batches a dict
+                    np.testing.assert_array_equal(values, truncated)
+                else:
+                    assert not values[~truncated].any()  # zero outside the mask
         else:
             assert "summary" not in info
     assert saw_completions and saw_empty_step
@@ -502,14 +509,22 @@ def test_changing_the_returned_truncated_array_does_not_cancel_the_autoreset():
     truncated[:] = False  # the caller's array; the env must keep its own record of the episode end
     _, reward, _, truncated, info = venv.step(actions)
     assert not truncated.any() and np.all(reward == 0.0)
-    assert not info["_generated_ue"].any()  # the autoreset step steps no sub-env
+    assert "generated_ue" not in info and "_generated_ue" not in info  # the autoreset step steps no sub-env
     assert info["_seed"].all()
     assert venv.sim.state.t.tolist() == [0, 0]
 
 
 def assert_infos_agree(tinfo: dict, oinfo: dict, num_envs: int) -> np.ndarray:
-    """Gymnasium's batched info of single envs (``tinfo``) against the native one; return who stepped."""
-    stepped = oinfo["_generated_ue"]
+    """Gymnasium's batched info of single envs (``tinfo``) against the native one; return who stepped.
+
+    The same keys (a key only where some sub-env has it), except the single env's age tuples
+    ``aori``/``aosi``, which the native info reports as means, present when some are non-empty.
+    """
+    own = {"aori_mean", "_aori_mean", "aosi_mean", "_aosi_mean"}
+    assert set(oinfo) - own == set(tinfo) - {"aori", "_aori", "aosi", "_aosi"}
+    stepped = oinfo.get("_generated_ue", np.zeros(num_envs, bool))
+    completed = [i for i in np.flatnonzero(stepped) if tinfo["aori"][i]]
+    assert ("aori_mean" in oinfo) == ("aosi_mean" in oinfo) == bool(completed)
     for key in ("t", "seed"):  # the step's, or an autoreset sub-env's reset info
         mask = oinfo.get(f"_{key}", np.zeros(num_envs, bool))
         np.testing.assert_array_equal(tinfo.get(f"_{key}", np.zeros(num_envs, bool)), mask, err_msg=key)
@@ -520,20 +535,29 @@ def assert_infos_agree(tinfo: dict, oinfo: dict, num_envs: int) -> np.ndarray:
         if stepped.any():
             np.testing.assert_array_equal(tinfo[key][stepped], oinfo[key][stepped], err_msg=key)
             assert tinfo[key].dtype == oinfo[key].dtype and tinfo[key].shape == oinfo[key].shape, key
-    for i in np.flatnonzero(stepped):  # variable-length ages: one tuple per sub-env
-        assert oinfo["_aori_mean"][i] == (len(tinfo["aori"][i]) > 0)
-        if tinfo["aori"][i]:
+    if completed:  # variable-length ages: one tuple per sub-env
+        np.testing.assert_array_equal(np.flatnonzero(oinfo["_aori_mean"]), completed)
+        for i in completed:
             assert oinfo["aori_mean"][i] == pytest.approx(np.mean(tinfo["aori"][i]), rel=1e-12)
+            assert oinfo["aosi_mean"][i] == pytest.approx(np.mean(tinfo["aosi"][i]), rel=1e-12)
     return stepped
 
 
 def assert_summaries_agree(tinfo: dict, oinfo: dict, num_envs: int) -> None:
-    """The episode summaries of both infos: at the scenario's own episode end only (not at a TimeLimit's)."""
+    """The episode summaries of both infos: at the scenario's own episode end only (not at a TimeLimit's).
+
+    Whole arrays, dtypes and nested masks included: Gymnasium batches the single envs'
+    summary dicts into int64 and float64 arrays with zeros elsewhere and a mask per key.
+    """
     none = np.zeros(num_envs, bool)
     ended = oinfo.get("_summary", none)
     np.testing.assert_array_equal(tinfo.get("_summary", none), ended)
-    for key, values in oinfo.get("summary", {}).items():
-        np.testing.assert_array_equal(tinfo["summary"][key][ended], values[ended], err_msg=key)
+    assert ("summary" in oinfo) == ("summary" in tinfo) == bool(ended.any())
+    if ended.any():
+        assert set(tinfo["summary"]) == set(oinfo["summary"])
+        for key, values in oinfo["summary"].items():
+            np.testing.assert_array_equal(tinfo["summary"][key], values, err_msg=key)
+            assert tinfo["summary"][key].dtype == values.dtype, key
 
 
 def gymnasium_vector_against_native(

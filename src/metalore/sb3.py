@@ -47,7 +47,6 @@ except ImportError as exc:  # an optional extra (STYLE.md §9)
 
 from metalore import PRESET_IDS, SEED_ALIAS_ID
 from metalore.config import PRESETS
-from metalore.core.simulator import INT_SUMMARY_KEYS
 from metalore.vector import MetaLoreVectorEnv
 
 # Info keys that the adapter handles itself instead of copying them per sub-env.
@@ -130,12 +129,9 @@ class MetaLoreSB3VecEnv(VecEnv):
             # The summary comes at the scenario's own episode end, not at a max_episode_steps cut.
             with_summary = np.flatnonzero(final.get("_summary", np.zeros(self.num_envs, np.bool_)))
             if with_summary.size:
-                summaries = _rows(
-                    {
-                        key: values[with_summary].astype(np.int64) if key in INT_SUMMARY_KEYS else values[with_summary]
-                        for key, values in final["summary"].items()
-                    }
-                )
+                # (int64 counts become ints; the summary's nested masks stay out)
+                summary_columns = {k: v[with_summary] for k, v in final["summary"].items() if not k.startswith("_")}
+                summaries = _rows(summary_columns)
                 for i, summary in zip(with_summary.tolist(), summaries, strict=True):
                     infos[i]["summary"] = summary
         return obs, reward.astype(np.float32), dones, infos

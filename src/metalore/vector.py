@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from metalore.config import Scenario, make_scenario
-from metalore.core.simulator import STEP_COUNT_NAMES, BatchSimulator, StepReadout
+from metalore.core.simulator import INT_SUMMARY_KEYS, STEP_COUNT_NAMES, BatchSimulator, StepReadout
 from metalore.core.state import CLASS_NAMES
 from metalore.env import action_space_for, validate_action
 
@@ -59,8 +59,11 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     ``info`` is a dict of arrays, each with a boolean mask ``info["_key"]`` marking the
     sub-envs it is valid for: per-step counts (``generated_ue``, ``sent_sensor``, ...),
     ``t``, ``queue_lengths`` (num_envs, M, 2), ``aori_mean``/``aosi_mean`` of the UE jobs
-    completed in the step, and at episode end ``summary`` (a dict of arrays, see
-    ``MetaLoreEnv.episode_summary``).
+    completed in the step (the single env reports the ages themselves, ``aori``/``aosi``), and
+    at episode end ``summary`` (see ``MetaLoreEnv.episode_summary``: int64 counts, float64
+    rest, zero outside its nested masks ``summary["_key"]``, as Gymnasium batches a dict). As
+    in Gymnasium's batched infos, a key is present only if its mask has a true entry. Treat
+    the arrays as read-only: keys valid for the same sub-envs may share one mask array.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -237,19 +240,22 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         final_obs = np.where(ended[:, None], self.sim.observe(), np.float32(0.0))
         info: dict[str, Any] = {}
         final_info: dict[str, Any] = {}
-        for key, value in step_info.items():
+        for key, value in step_info.items():  # (a key only where some sub-env has it, as in Gymnasium)
             if key.startswith("_"):
                 continue
-            final_info[key] = value
-            final_info[f"_{key}"] = step_info[f"_{key}"] & ended
+            final_mask = step_info[f"_{key}"] & ended
+            if final_mask.any():
+                final_info[key], final_info[f"_{key}"] = value, final_mask
             if key == "summary":
                 continue
             if key == "t":
                 info["t"], info["_t"] = np.where(ended, 0, value), step_info["_t"] | ended
-            else:
+                continue
+            mask = step_info[f"_{key}"] & ~ended
+            if mask.any():
                 masked_out = np.nan if value.dtype.kind == "f" else 0
                 rows = ended.reshape(-1, *[1] * (value.ndim - 1))  # queue_lengths is (N, M, 2)
-                info[key], info[f"_{key}"] = np.where(rows, masked_out, value), step_info[f"_{key}"] & ~ended
+                info[key], info[f"_{key}"] = np.where(rows, masked_out, value), mask
         ids = self._all[ended]
         self.sim.reset(ids, self.sim.next_seeds(ids))
         info["seed"], info["_seed"] = np.where(ended, self.sim.state.seed, 0), ended
@@ -269,13 +275,17 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             info: dict[str, Any] = {"t": step.t, "_t": stepped}
         else:
             info = {"t": np.where(reset, 0, step.t), "_t": stepped | reset}
-        for key, row in zip(_COUNT_KEYS, step.counts, strict=True):
-            info[key] = row
-            info[f"_{key}"] = stepped
-        # (M, 2) per sub-env, as the single env's info; an autoreset sub-env's queues are empty (0).
-        info["queue_lengths"], info["_queue_lengths"] = step.queue_lengths, stepped
-        info["aori_mean"], info["aosi_mean"] = step.aori_mean, step.aosi_mean
-        info["_aori_mean"] = info["_aosi_mean"] = step.ue_done
+        # As in Gymnasium's batched infos, a key is there only if some sub-env has it: not the
+        # step's keys when every sub-env was autoreset, not the age means when no UE job completed.
+        if reset is None or stepped.any():
+            for key, row in zip(_COUNT_KEYS, step.counts, strict=True):
+                info[key] = row
+                info[f"_{key}"] = stepped
+            # (M, 2) per sub-env, as the single env's info; an autoreset sub-env's queues are empty (0).
+            info["queue_lengths"], info["_queue_lengths"] = step.queue_lengths, stepped
+        if step.ue_done.any():
+            info["aori_mean"], info["aosi_mean"] = step.aori_mean, step.aosi_mean
+            info["_aori_mean"] = info["_aosi_mean"] = step.ue_done
         if reset is not None:
             info["seed"] = np.where(reset, self.sim.state.seed, 0)
             info["_seed"] = reset
@@ -286,11 +296,19 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         return info
 
     def _summaries(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """Episode summaries of the sub-envs ``ids``, one (num_envs,) array per key (NaN for the others)."""
-        summaries = {}
+        """Episode summaries of the sub-envs ``ids`` as Gymnasium batches the single envs' summaries.
+
+        One (num_envs,) array per key, int64 for the counts (ints in the single env's summary)
+        and float64 for the rest, zero for the other sub-envs, each with its own mask
+        ``summary["_key"]`` (nested dicts get nested masks in Gymnasium's batched infos).
+        """
+        summaries: dict[str, np.ndarray] = {}
         for key, values in self.sim.episode_summaries(ids).items():
-            summaries[key] = np.full(self.num_envs, np.nan)
-            summaries[key][ids] = values
+            column = np.zeros(self.num_envs, dtype=np.int64 if key in INT_SUMMARY_KEYS else np.float64)
+            column[ids] = values
+            mask = np.zeros(self.num_envs, dtype=np.bool_)
+            mask[ids] = True
+            summaries[key], summaries[f"_{key}"] = column, mask
         return summaries
 
     # ----------------------------------------------------------------- read-outs
