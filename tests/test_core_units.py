@@ -5,11 +5,13 @@ from __future__ import annotations
 import inspect
 import math
 
+import numba as nb
 import numpy as np
 import pytest
 
 from metalore.config import make_scenario
 from metalore.core import kernels
+from metalore.core.atomic import fetch_add
 from metalore.core.channel import OKUMURA_HATA, UMI_38901, path_loss_db, snr_linear
 from metalore.core.rng import poisson_at_least_one, poisson_cdf_table, seed_streams, uniform
 from metalore.core.simulator import BatchSimulator, nearest_rank_percentile
@@ -152,3 +154,20 @@ def test_step_age_sums_equal_the_sums_of_the_completed_jobs_ages(parallel):
             else:
                 assert np.isnan(readout.aori_mean[b]) and not readout.ue_done[b]
     assert completions > 100
+
+
+def test_fetch_add_returns_the_old_value_and_loses_no_increment_across_threads():
+    @nb.njit(parallel=True)
+    def count(counters, n):
+        for _ in nb.prange(n):
+            fetch_add(counters, 1, 1)
+
+    @nb.njit
+    def take(counters, value):
+        return fetch_add(counters, 2, value)
+
+    counters = np.zeros(3, dtype=np.int64)
+    count(counters, 200_000)  # both threads add to the same element
+    assert counters.tolist() == [0, 200_000, 0]
+    assert take(counters, np.int32(5)) == 0 and take(counters, 7) == 5
+    assert counters.tolist() == [0, 200_000, 12]

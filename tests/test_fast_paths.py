@@ -438,6 +438,30 @@ def test_rejected_action_leaves_the_buffer_untouched(action, message):
     np.testing.assert_array_equal(env.applied_split(), [[0.25, 0.75]])
 
 
+@pytest.mark.parametrize("workers", [1, 2, 5, 40])
+def test_the_threaded_step_steps_every_environment_once_whatever_the_worker_count(workers):
+    # Worker w steps its share of the blocks, then takes the blocks left in the other shares
+    # from their cursors. With one worker it steps them all; with more workers than threads,
+    # some run after others have emptied their shares; beyond PARALLEL_BLOCKS the extra
+    # cursors are unused. Every active environment must be stepped exactly once per call.
+    scenario = make_scenario("paper", {"episode": {"steps": 20}})
+    threaded, serial = BatchSimulator(scenario, 70, parallel=True), BatchSimulator(scenario, 70, parallel=False)
+    for sim in (threaded, serial):
+        sim.reset(np.arange(70), 7 + np.arange(70))
+    cursors = np.zeros(workers, dtype=np.int64)
+    active = np.arange(70) % 4 != 1
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        action = rng.uniform(0.0, 1.0, threaded.action.shape)
+        kernels.step_envs_parallel(cursors, active, action, *threaded._step_args)
+        kernels.step_envs(active, action, *serial._step_args)
+    for a, b in zip(all_arrays(threaded), all_arrays(serial), strict=True):
+        np.testing.assert_array_equal(a, b)
+    used = min(workers, kernels.PARALLEL_BLOCKS)
+    share_ends = (np.arange(used) + 1) * kernels.PARALLEL_BLOCKS // used
+    assert (cursors[:used] >= share_ends).all() and not cursors[used:].any()  # every share was emptied
+
+
 def test_a_large_threaded_batch_steps_like_a_small_serial_one():
     # Every environment of a large batch prefetches the next one's queue records (a hint: no
     # value may change). Short rings wrap and fill, so the prefetched indices reach a ring's

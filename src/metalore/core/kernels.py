@@ -2,7 +2,8 @@
 
 ``init_envs`` and ``step_envs`` take the fields of ``Params``, ``State`` and ``StepOutput``
 (see ``core.state``) as positional arguments in declaration order; the ``*_parallel`` twins
-split the batch across threads for large batches. All dynamics live in ``_init_one`` and
+split the batch across threads for large batches (``step_envs_parallel`` takes the counter
+its threads share blocks by first). All dynamics live in ``_init_one`` and
 ``_step_block`` (one step of environments ``lo <= b < hi``); every caller (single env, vector
 env, PettingZoo, RLlib) goes through them. Step order and semantics follow MODEL.md §2;
 choices the spec leaves open are marked DECISION and documented in docs/model.md.
@@ -15,6 +16,7 @@ import math
 import numba as nb
 import numpy as np
 
+from metalore.core.atomic import fetch_add
 from metalore.core.channel import OKUMURA_HATA, okumura_hata_from_logs, path_loss_db, snr_linear
 from metalore.core.jit import STEP_PATH
 from metalore.core.prefetch import prefetch
@@ -91,7 +93,7 @@ PLACEMENT_ATTEMPTS = 2000
 PLACEMENT_RESTARTS = 5
 # Up to this many sensors, nearest-sensor queries scan them all instead of walking the grid.
 BRUTE_FORCE_SENSORS = 48
-# Blocks of environments the threaded step hands out (see step_envs_parallel).
+# Blocks of environments the threads of the threaded step take one at a time (see step_envs_parallel).
 PARALLEL_BLOCKS = 32
 # MEC-queue records prefetched at each end of a queue (a step serves or appends a few jobs there).
 PREFETCH_MEC_RECORDS = 4
@@ -759,13 +761,29 @@ def step_envs(active, action, *args):
 
 
 @nb.njit(parallel=True, **STEP_PATH)
-def step_envs_parallel(active, action, *args):
+def step_envs_parallel(cursors, active, action, *args):
     """``step_envs`` with the batch split into blocks stepped by all threads (for large batches).
 
-    ``PARALLEL_BLOCKS`` blocks rather than one per thread: a thread that is preempted (other
-    processes on a small machine) holds back only its share of the blocks.
+    The ``PARALLEL_BLOCKS`` blocks are dealt into ``W = cursors.shape[0]`` contiguous shares
+    (``W`` = the number of threads). numba hands a parallel loop's iterations out statically
+    (with the OpenMP layer, iteration w to thread w every step), so worker w first steps its
+    own share, the same environments on the same core every step (their rows stay in that
+    core's cache), taking each next block from its share's cursor ``cursors[w]``; then it
+    takes the blocks left in the other shares from their cursors. A thread that is preempted
+    (by the learner, or other processes on a small machine) thus holds back only the block
+    it is stepping, not its whole share. Which thread steps a block changes no value.
     """
     batch = action.shape[0]
     size = (batch + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
-    for i in nb.prange(PARALLEL_BLOCKS):
-        _step_block(min(i * size, batch), min((i + 1) * size, batch), active, action, *args)
+    workers = min(cursors.shape[0], PARALLEL_BLOCKS)
+    for w in range(workers):
+        cursors[w] = w * PARALLEL_BLOCKS // workers
+    for w in nb.prange(workers):
+        for k in range(workers):  # own share first, then the others' leftovers
+            v = w + k if w + k < workers else w + k - workers
+            end = (v + 1) * PARALLEL_BLOCKS // workers
+            while True:
+                i = fetch_add(cursors, v, 1)
+                if i >= end:
+                    break
+                _step_block(min(i * size, batch), min((i + 1) * size, batch), active, action, *args)

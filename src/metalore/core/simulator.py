@@ -299,6 +299,10 @@ class BatchSimulator:
         self._active = np.ones(batch, dtype=np.bool_)
         use_threads = batch >= PARALLEL_MIN_BATCH if parallel is None else parallel
         self._step_kernel = kernels.step_envs_parallel if use_threads else kernels.step_envs
+        # The threaded kernel's leading argument: one block cursor per thread (any count is
+        # correct; one per thread keeps each thread on the same environments every step).
+        cursors = np.zeros(nb.get_num_threads(), dtype=np.int64)
+        self._kernel_lead: tuple[np.ndarray, ...] = (cursors,) if use_threads else ()
         self._step_owned: Callable[..., Any] = self._first_step_owned
         self._read_entry: Callable[..., Any] | None = None  # read_step's compiled overload (see there)
         self._features = tuple(scenario.config["observation"]["features"])
@@ -348,23 +352,25 @@ class BatchSimulator:
         action = self._action if action is None else action
         active = self._all if active is None else active
         if action is self._action and (active is self._all or active is self._active):
-            self._step_owned(active, action, self._step_args)
+            self._step_owned(*self._kernel_lead, active, action, self._step_args)
         else:
-            self._step_kernel(active, action, *self._step_args)
+            self._step_kernel(*self._kernel_lead, active, action, *self._step_args)
 
-    def _first_step_owned(self, active: np.ndarray, action: np.ndarray, args: tuple[Any, ...]) -> None:
+    def _first_step_owned(self, *call: Any) -> None:
         """Step through the dispatcher, then bind later steps with the own buffers to its compiled overload.
 
-        The kernel takes ~80 arguments, and the dispatcher types each of them on every call
-        (several µs, as long as the env-step itself). The buffers owned here keep their types
-        for the simulator's lifetime, so the overload compiled for them stays the right one.
+        ``call`` is ``(*lead, active, action, args)``. The kernel takes ~80 arguments, and the
+        dispatcher types each of them on every call (several µs, as long as the env-step
+        itself). The buffers owned here keep their types for the simulator's lifetime, so the
+        overload compiled for them stays the right one.
         """
-        self._step_kernel(active, action, *args)
-        entry = compiled_overload(self._step_kernel, (active, action, args))
+        self._dispatch_step(*call)
+        entry = compiled_overload(self._step_kernel, call)
         self._step_owned = entry if entry is not None else self._dispatch_step
 
-    def _dispatch_step(self, active: np.ndarray, action: np.ndarray, args: tuple[Any, ...]) -> None:
-        self._step_kernel(active, action, *args)
+    def _dispatch_step(self, *call: Any) -> None:
+        *head, args = call
+        self._step_kernel(*head, *args)
 
     # ----------------------------------------------------------------- observe / reward / terminal
     def truncated(self) -> np.ndarray:
