@@ -328,8 +328,9 @@ def bench_sb3(min_seconds: float, repeats: int) -> dict[str, Any] | None:
     import numpy as np
 
     out = {}
-    for batch in (16, 1024):
-        vec_env = make_sb3_vec_env(PAPER_ID, batch, seed=0)
+    # (the full infos, DummyVecEnv's; and at 1,024 envs also the lean ones, step_info=False)
+    for batch, step_info in ((16, True), (1024, True), (1024, False)):
+        vec_env = make_sb3_vec_env(PAPER_ID, batch, seed=0, step_info=step_info)
         vec_env.reset()
         actions = np.full((batch, 2), 0.5, dtype=np.float32)
         steps_per_chunk = max(1, 20_000 // batch)
@@ -340,7 +341,7 @@ def bench_sb3(min_seconds: float, repeats: int) -> dict[str, Any] | None:
             return n * vec_env.num_envs
 
         chunk()
-        out[str(batch)] = timed_rate(chunk, min_seconds, 201 * batch, repeats)
+        out[str(batch) if step_info else f"{batch}-lean"] = timed_rate(chunk, min_seconds, 201 * batch, repeats)
     return out
 
 
@@ -686,8 +687,9 @@ def render_table(report: dict[str, Any]) -> str:
     if r["sb3"] is None:
         lines.append("  SB3 adapter: skipped (stable-baselines3 not installed)")
     else:
-        for batch, v in r["sb3"].items():
-            label = f"SB3 adapter, {int(batch):,} envs"
+        for key, v in r["sb3"].items():
+            batch, _, lean = key.partition("-")
+            label = f"SB3 adapter, {int(batch):,} envs" + (" (lean infos)" if lean else "")
             lines.append(f"  {label:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} env-steps/s")
     si = r["step_index"]
     lines += [

@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode
 
 pytest.importorskip("stable_baselines3")
 
+import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import (
@@ -94,6 +95,42 @@ def test_adapter_matches_sb3_dummy_vec_env_step_by_step(env_id, max_episode_step
                 }  # counts are ints, as in the single env
     episode_length = steps if max_episode_steps is None else min(steps, max_episode_steps)
     assert episodes_ended == n * ((2 * steps + 3) // episode_length)
+
+
+def test_lean_infos_keep_what_sb3_reads_and_train_identically():
+    # step_info=False: every info keeps TimeLimit.truncated, an ended sub-env's also its
+    # terminal_observation and summary; the rest of the full infos is left out, and PPO (which
+    # reads only those) learns bit-identically.
+    n = 4
+    full = make_sb3_vec_env("small", n, SHORT, seed=3)
+    lean = make_sb3_vec_env("small", n, SHORT, seed=3, step_info=False)
+    np.testing.assert_array_equal(full.reset(), lean.reset())
+    assert full.reset_infos == lean.reset_infos
+    rng = np.random.default_rng(3)
+    ended = 0
+    for _ in range(2 * SHORT["episode"]["steps"] + 1):
+        actions = uniform_actions(rng, full)
+        obs, rewards, dones, infos = full.step(actions)
+        lean_obs, lean_rewards, lean_dones, lean_infos = lean.step(actions)
+        np.testing.assert_array_equal(obs, lean_obs)
+        np.testing.assert_array_equal(rewards, lean_rewards)
+        np.testing.assert_array_equal(dones, lean_dones)
+        assert full.reset_infos == lean.reset_infos
+        for info, lean_info in zip(infos, lean_infos, strict=True):
+            kept = {k: info[k] for k in ("TimeLimit.truncated", "terminal_observation", "summary") if k in info}
+            assert set(lean_info) == set(kept)
+            np.testing.assert_equal(lean_info, kept)
+            ended += "terminal_observation" in lean_info
+    assert ended == 2 * n
+    with pytest.raises(TypeError, match="step_info must be True or False"):
+        MetaLoreSB3VecEnv(MetaLoreVectorEnv(2, "small", autoreset_mode=AutoresetMode.SAME_STEP), step_info=0)
+    models = []
+    for step_info in (True, False):
+        vec_env = VecMonitor(make_sb3_vec_env("small", n, SHORT, seed=5, step_info=step_info))
+        model = PPO("MlpPolicy", vec_env, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
+        models.append(model.learn(3 * 16 * n))
+    for a, b in zip(models[0].policy.parameters(), models[1].policy.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_terminal_observation_is_the_vector_envs_last_observation():
