@@ -28,7 +28,6 @@ Wrap the adapter in ``VecMonitor`` for SB3's ``rollout/ep_rew_mean`` logging.
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -195,14 +194,7 @@ class MetaLoreSB3VecEnv(VecEnv):
         Negative indices count from the end; others out of range raise ``IndexError`` (the
         batched core reads a row without bounds checks, so a bad index would read garbage).
         """
-        ids = [operator.index(i) for i in super()._get_indices(indices)]
-        bad = [i for i in ids if not -self.num_envs <= i < self.num_envs]
-        if bad:
-            raise IndexError(
-                f"sub-env indices {bad} are out of range: there are {self.num_envs} sub-envs"
-                f" (0 to {self.num_envs - 1}, or negative from the end)"
-            )
-        return [i % self.num_envs for i in ids]
+        return [self.venv.sub_env_index(i) for i in super()._get_indices(indices)]
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
         """Make the next ``reset()`` give sub-env i the seed ``seed + i`` (a random base if None)."""

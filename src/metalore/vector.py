@@ -314,15 +314,15 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     # ----------------------------------------------------------------- read-outs
     def episode_summary(self, index: int) -> dict[str, float]:
         """Episode statistics of sub-env ``index`` so far (negative indices count from the end)."""
-        return self.sim.episode_summary(self._sub_env(index))
+        return self.sim.episode_summary(self.sub_env_index(index))
 
     def job_log(self, index: int) -> Any:
         """Job log of sub-env ``index`` (needs ``log.jobs: true``)."""
         from metalore.joblog import job_log_frame
 
-        return job_log_frame(self.sim, self._sub_env(index))
+        return job_log_frame(self.sim, self.sub_env_index(index))
 
-    def _sub_env(self, index: int) -> int:
+    def sub_env_index(self, index: int) -> int:
         """``index`` as a sub-env number in ``[0, num_envs)``, as a list of envs would index it.
 
         The compiled read-outs index rows without bounds checks: an index past the end read

@@ -2,10 +2,11 @@
 
 numba's parallel loops hand out their iterations statically: with the OpenMP layer, each
 thread gets a fixed, contiguous share, however many blocks the loop is cut into. On a
-two-core machine that also runs the learner, a thread that is preempted holds back its whole
-share while the other idles. ``fetch_add(counter, value)`` lets the threads take the next
-block from one shared counter instead (LLVM's ``atomicrmw add``, sequentially consistent; a
-``lock xadd`` on x86), so the thread that runs takes the blocks the preempted one does not.
+two-core machine that also runs the learner, a thread that is preempted held back its whole
+share while the other idled. ``fetch_add(cursors, i, value)`` lets the threads take blocks
+from shared cursors instead (LLVM's ``atomicrmw add``, sequentially consistent; a ``lock
+xadd`` on x86): each thread steps its own share first, then what is left of the others'
+(``kernels.step_envs_parallel``).
 """
 
 from __future__ import annotations
