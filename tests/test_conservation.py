@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metalore.config import OBSERVATION_FEATURES
+from metalore.core.simulator import MEC_JOB_COLUMNS, UPLINK_JOB_COLUMNS
 from metalore.core.state import (
     COUNTERS,
     DONE_COMPUTE,
@@ -38,9 +39,6 @@ from metalore.core.state import (
     GEN_COMPUTE,
     GEN_JOBS,
     GEN_MBIT,
-    JOB_COMPUTE,
-    JOB_DATA,
-    JOB_REM,
     PROC_COMPUTE,
     SENT_JOBS,
     SENT_MBIT,
@@ -50,11 +48,6 @@ from metalore.env import MetaLoreEnv, validate_action
 
 STEPS = 30
 TOL = 1e-6  # float sums of up to a few thousand Mbit / units
-
-
-def live(records: np.ndarray, head: int, length: int) -> np.ndarray:
-    """(length, fields) live records of one FIFO ring buffer, head first."""
-    return records[(head + np.arange(length)) % records.shape[0]]
 
 
 @st.composite
@@ -99,13 +92,18 @@ def configs(draw) -> dict:
 
 
 def queued_jobs(env: MetaLoreEnv, c: int) -> tuple[np.ndarray, np.ndarray]:
-    """Records of class ``c``'s jobs in device queues and in MEC queues, (jobs, fields) each."""
-    s = env.sim.state
+    """Class ``c``'s jobs in device queues and in MEC queues, (jobs, columns) each (see ``UPLINK_JOB_COLUMNS``)."""
+    sim = env.sim
     k = env.scenario.num_ues
-    devices = range(k) if c == 0 else range(k, s.dq_len.shape[1])
-    uplink = [live(s.dq[0, :, d], s.dq_head[0, d], s.dq_len[0, d]) for d in devices]
-    mec = [live(s.bq[0, m, c], s.bq_head[0, m, c], s.bq_len[0, m, c]) for m in range(s.bq.shape[1])]
-    return np.concatenate([np.zeros((0, s.dq.shape[-1])), *uplink]), np.concatenate(mec)
+    devices = range(k) if c == 0 else range(k, sim.state.dq_len.shape[1])
+    uplink = [sim.uplink_jobs(0, d) for d in devices]
+    mec = [sim.mec_jobs(0, m, c) for m in range(sim.num_bs)]
+    return np.concatenate([np.zeros((0, len(UPLINK_JOB_COLUMNS))), *uplink]), np.concatenate(mec)
+
+
+# Columns of the job tables.
+U = {name: i for i, name in enumerate(UPLINK_JOB_COLUMNS)}
+M = {name: i for i, name in enumerate(MEC_JOB_COLUMNS)}
 
 
 def check_conservation(env: MetaLoreEnv, step_sums: np.ndarray) -> None:
@@ -117,21 +115,23 @@ def check_conservation(env: MetaLoreEnv, step_sums: np.ndarray) -> None:
         uplink, mec = queued_jobs(env, c)
         # Jobs and Mbit (integers, summed exactly).
         assert tot[GEN_JOBS] == len(uplink) + len(mec) + tot[DONE_JOBS] + tot[DROP_UL_JOBS] + tot[DROP_MEC_JOBS]
-        in_queues_mbit = uplink[:, JOB_DATA].sum() + mec[:, JOB_DATA].sum()
+        in_queues_mbit = uplink[:, U["data_mbit"]].sum() + mec[:, M["data_mbit"]].sum()
         assert tot[GEN_MBIT] == in_queues_mbit + tot[DONE_MBIT] + tot[DROP_UL_MBIT] + tot[DROP_MEC_MBIT]
         assert tot[SENT_JOBS] == len(mec) + tot[DONE_JOBS] + tot[DROP_MEC_JOBS]
-        assert tot[SENT_MBIT] == mec[:, JOB_DATA].sum() + tot[DONE_MBIT] + tot[DROP_MEC_MBIT]
+        assert tot[SENT_MBIT] == mec[:, M["data_mbit"]].sum() + tot[DONE_MBIT] + tot[DROP_MEC_MBIT]
         # Partial progress (floats).
-        partial_mbit = (uplink[:, JOB_DATA] - uplink[:, JOB_REM]).sum()
+        partial_mbit = (uplink[:, U["data_mbit"]] - uplink[:, U["left_mbit"]]).sum()
         assert math.isclose(tot[TX_MBIT], partial_mbit + tot[SENT_MBIT], abs_tol=TOL)
-        in_queues_compute = uplink[:, JOB_COMPUTE].sum() + mec[:, JOB_REM].sum()
+        in_queues_compute = uplink[:, U["compute_units"]].sum() + mec[:, M["left_compute"]].sum()
         dropped_compute = tot[DROP_UL_COMPUTE] + tot[DROP_MEC_COMPUTE]
         assert math.isclose(tot[GEN_COMPUTE], in_queues_compute + tot[PROC_COMPUTE] + dropped_compute, abs_tol=TOL)
-        partial_compute = (mec[:, JOB_COMPUTE] - mec[:, JOB_REM]).sum()
+        partial_compute = (mec[:, M["compute_units"]] - mec[:, M["left_compute"]]).sum()
         assert math.isclose(tot[PROC_COMPUTE], tot[DONE_COMPUTE] + partial_compute, abs_tol=TOL)
         # Remainders: something left (else the job would have left the queue), never more than the job.
-        assert np.all(uplink[:, JOB_REM] > 0) and np.all(uplink[:, JOB_REM] <= uplink[:, JOB_DATA])
-        assert np.all(mec[:, JOB_REM] > 0) and np.all(mec[:, JOB_REM] <= mec[:, JOB_COMPUTE])
+        left, size = uplink[:, U["left_mbit"]], uplink[:, U["data_mbit"]]
+        assert np.all(left > 0) and np.all(left <= size)
+        left, size = mec[:, M["left_compute"]], mec[:, M["compute_units"]]
+        assert np.all(left > 0) and np.all(left <= size)
     assert np.all(s.dq_len[0] >= 0) and np.all(s.dq_len[0] <= env.sim.params.dev_queue_capacity)
     assert np.all(s.bq_len[0] >= 0) and np.all(s.bq_len[0] <= env.sim.params.bs_queue_capacity)
     assert np.all(out.bandwidth_hz[0] >= 0.0)

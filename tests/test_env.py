@@ -264,18 +264,14 @@ def test_richer_observation_features():
     assert (obs[6:21] < 101).any()
     ages = env.twin_age()
     assert np.array_equal(obs[6:21], np.where(ages >= 0, ages, 101))  # one definition of the twin's age
-    # queue_work and uplink_backlog against a plain walk over the ring buffers
-    from metalore.core.state import JOB_REM
-
-    s, k = env.sim.state, env.scenario.num_ues
-
-    def live(records, head, length):
-        return sum(records[(head + j) % len(records), JOB_REM] for j in range(length))
-
-    work = [live(s.bq[0, 0, c], s.bq_head[0, 0, c], s.bq_len[0, 0, c]) for c in (0, 1)]
-    backlog = [live(s.dq[0, :, d], s.dq_head[0, d], s.dq_len[0, d]) for d in range(s.dq.shape[2])]
+    # queue_work and uplink_backlog against the queued jobs, read one queue at a time
+    sim, k = env.sim, env.scenario.num_ues
+    work = [sim.mec_jobs(0, 0, c)[:, -1].sum() for c in (0, 1)]  # left_compute
+    backlog = [sim.uplink_jobs(0, d)[:, -1].sum() for d in range(sim.state.dq_len.shape[1])]  # left_mbit
     assert obs[2:4] == pytest.approx(work, rel=1e-6) and work[1] > 0
     assert obs[4:6] == pytest.approx([sum(backlog[:k]), sum(backlog[k:])], rel=1e-6) and sum(backlog) > 0
+    # some head job is part-sent, so the remainders are not just the jobs' sizes
+    assert any(sim.uplink_jobs(0, d)[0, -1] < sim.uplink_jobs(0, d)[0, 1] for d in range(k, len(backlog)))
 
 
 def test_starving_sensors_stalls_ues():

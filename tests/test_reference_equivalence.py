@@ -25,14 +25,6 @@ from metalore.core.reference import ReferenceSim
 from metalore.core.simulator import BatchSimulator
 from metalore.core.state import (
     COUNTERS,
-    JOB_COMPUTE,
-    JOB_DATA,
-    JOB_DEVICE,
-    JOB_ID,
-    JOB_REM,
-    JOB_SENSOR,
-    JOB_SENSOR_UPDATE_T,
-    JOB_T_GEN,
     S_AORI_MAX,
     S_AORI_SUM,
     S_AOSI_MAX,
@@ -66,37 +58,29 @@ def random_action(rng: np.random.Generator, num_bs: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- reading the core
-def _ring(records: np.ndarray, head: int, length: int) -> list[np.ndarray]:
-    """The live records of one FIFO ring buffer, head first."""
-    return [records[(head + j) % records.shape[0]] for j in range(length)]
+# A queued job as the tests compare it: its integer columns, then the remainder (a float).
+# Job ids are kept by the core only while the job log is on; with it off they are compared as -1.
 
 
-# Integer fields of a queued job record as the tests compare them; the remainder comes last.
-UPLINK_FIELDS = (JOB_ID, JOB_DATA, JOB_COMPUTE, JOB_T_GEN, JOB_SENSOR)
-MEC_FIELDS = (*UPLINK_FIELDS, JOB_DEVICE, JOB_SENSOR_UPDATE_T)
-
-
-def _record(r: np.ndarray, fields: tuple[int, ...]) -> tuple:
-    return (*(int(r[f]) for f in fields), float(r[JOB_REM]))
+def _jobs(table: np.ndarray) -> list[tuple]:
+    return [(*(int(v) for v in row[:-1]), float(row[-1])) for row in table]
 
 
 def core_uplink(sim: BatchSimulator, d: int) -> list[tuple]:
-    s = sim.state
-    return [_record(r, UPLINK_FIELDS) for r in _ring(s.dq[0, :, d], int(s.dq_head[0, d]), int(s.dq_len[0, d]))]
+    return _jobs(sim.uplink_jobs(0, d))
 
 
 def core_mec(sim: BatchSimulator, m: int, c: int) -> list[tuple]:
-    s = sim.state
-    return [_record(r, MEC_FIELDS) for r in _ring(s.bq[0, m, c], int(s.bq_head[0, m, c]), int(s.bq_len[0, m, c]))]
+    return _jobs(sim.mec_jobs(0, m, c))
 
 
-def ref_uplink(ref: ReferenceSim, d: int) -> list[tuple]:
-    return [(j.jid, j.data_mbit, j.compute_units, j.t_gen, j.sensor, j.left_mbit) for j in ref.uplink[d]]
+def ref_uplink(ref: ReferenceSim, d: int, ids: bool) -> list[tuple]:
+    return [(j.jid if ids else -1, j.data_mbit, j.compute_units, j.t_gen, j.sensor, j.left_mbit) for j in ref.uplink[d]]
 
 
-def ref_mec(ref: ReferenceSim, m: int, c: int) -> list[tuple]:
+def ref_mec(ref: ReferenceSim, m: int, c: int, ids: bool) -> list[tuple]:
     return [
-        (j.jid, j.data_mbit, j.compute_units, j.t_gen, j.sensor, j.device,
+        (j.jid if ids else -1, j.data_mbit, j.compute_units, j.t_gen, j.sensor, j.device,
          -1 if j.update_t is None else j.update_t, j.left_compute)
         for j in ref.mec[m][c]
     ]  # fmt: skip
@@ -122,12 +106,13 @@ def assert_same_state(sim: BatchSimulator, ref: ReferenceSim, reward: float, whe
     assert s.assoc[0].tolist() == ref.assoc, f"{where}: association"
     np.testing.assert_allclose(s.snr[0], ref.snr, rtol=1e-12, err_msg=where)
     np.testing.assert_allclose(out.bandwidth_hz[0], ref.bandwidth_hz, rtol=1e-12, atol=1e-9, err_msg=where)
+    ids = sim.params.log_capacity > 0
     for d in range(ref.num_devices):
-        assert_jobs_equal(core_uplink(sim, d), ref_uplink(ref, d), f"{where}: uplink of device {d}")
+        assert_jobs_equal(core_uplink(sim, d), ref_uplink(ref, d, ids), f"{where}: uplink of device {d}")
     assert s.bq_len[0].tolist() == ref.mec_lengths(), f"{where}: MEC queue lengths"
     for m in range(ref.num_bs):
         for c in range(2):
-            assert_jobs_equal(core_mec(sim, m, c), ref_mec(ref, m, c), f"{where}: MEC queue {m}/{c}")
+            assert_jobs_equal(core_mec(sim, m, c), ref_mec(ref, m, c, ids), f"{where}: MEC queue {m}/{c}")
     assert s.twin[0].tolist() == ref.twin, f"{where}: twin"
     n = int(out.done_n[0])
     core_done = list(zip(out.done_aori[0, :n].tolist(), out.done_aosi[0, :n].tolist(), strict=True))
@@ -229,6 +214,8 @@ def small_configs(draw) -> dict:
             "e2e_delay_threshold_steps": draw(st.sampled_from([0, 2, 5])),
         },
     }
+    if draw(st.booleans()):  # the core keeps job ids only for the log: compare them in queues too
+        cfg["log"] = {"jobs": True, "max_jobs": draw(st.sampled_from([3, 10_000]))}
     if num_ues and draw(st.booleans()):
         cfg["ue"]["positions_m"] = grid_points(draw, num_ues, width, height)
     if num_sensors and draw(st.booleans()):
@@ -256,13 +243,15 @@ def test_core_matches_reference_on_small_scenarios(config, seed, action_seed):
 
 
 @pytest.mark.parametrize(
-    ("preset", "steps"),
-    [("small", 100), ("multicell", 60), ("dynamic", 150), ("large", 100)],
+    ("preset", "steps", "log"),
+    [("small", 100, True), ("multicell", 60, False), ("dynamic", 150, True), ("large", 100, False)],
 )
-def test_core_matches_reference_on_presets(preset, steps):
+def test_core_matches_reference_on_presets(preset, steps, log):
     # Full-size scenarios; "large" has 60 sensors, so the core's nearest-sensor query walks
-    # its sensor grid instead of scanning (the reference always scans).
-    ref = run_both({"bs": {"queue_capacity": 16}}, seed=7, action_seed=3, steps=steps, preset=preset)
+    # its sensor grid instead of scanning (the reference always scans). With the job log on,
+    # queued jobs' ids are compared too.
+    config = {"bs": {"queue_capacity": 16}, "log": {"jobs": log}}
+    ref = run_both(config, seed=7, action_seed=3, steps=steps, preset=preset)
     assert ref.all_completed, "the episode should complete UE jobs"
 
 

@@ -161,7 +161,12 @@ def _phases(key: str, value: Any) -> tuple[Mapping[str, Any], ...]:
 
 
 SCHEMA: dict[str, dict[str, Any]] = {
-    "episode": {"steps": _integer(1), "step_duration_s": _number(0.0, lo_open=True), "seed": _integer(0, 2**63 - 1)},
+    # Step indices are stored as int32 in queued jobs and the job log: episode length < 2**31.
+    "episode": {
+        "steps": _integer(1, 2**31 - 1),
+        "step_duration_s": _number(0.0, lo_open=True),
+        "seed": _integer(0, 2**63 - 1),
+    },
     "area": {"width_m": _number(0.0, lo_open=True), "height_m": _number(0.0, lo_open=True)},
     "bs": {
         "positions_m": _points,

@@ -30,10 +30,10 @@ from metalore.core.rng import (
     uniform_at,
 )
 from metalore.core.state import (
+    BQ_FIELDS,
     DONE_COMPUTE,
     DONE_JOBS,
     DONE_MBIT,
-    DQ_FIELDS,
     DROP_MEC_COMPUTE,
     DROP_MEC_JOBS,
     DROP_MEC_MBIT,
@@ -48,8 +48,6 @@ from metalore.core.state import (
     JOB_COMPUTE,
     JOB_DATA,
     JOB_DEVICE,
-    JOB_ID,
-    JOB_REM,
     JOB_SENSOR,
     JOB_SENSOR_UPDATE_T,
     JOB_T_GEN,
@@ -278,8 +276,8 @@ def _init_one(
     channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount, aosi_discount_pow, late_penalty,
     late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq, dq_head, dq_len, bq,
-    bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
+    t, seeds, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq, dq_head, dq_len, dq_rem, dq_jid, bq,
+    bq_head, bq_len, bq_rem, bq_jid, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
 ):  # fmt: skip
     """Start a new episode of environment ``b`` from ``seed``: positions, streams, empty queues."""
@@ -288,8 +286,10 @@ def _init_one(
     t[b] = 0
     dq_head[b] = 0
     dq_len[b] = 0
+    dq_rem[b] = 0.0
     bq_head[b] = 0
     bq_len[b] = 0
+    bq_rem[b] = 0.0
     twin[b] = -1
     rr_next[b] = 0
     pf_avg_mbps[b] = 0.0
@@ -344,10 +344,8 @@ def _prefetch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
         tail = head + dq_len[b, d]
         if tail >= q_dev:
             tail -= q_dev
-        prefetch(dq, (b, head, d, 0))
-        prefetch(dq, (b, head, d, DQ_FIELDS - 1))
+        prefetch(dq, (b, head, d, 0))  # a 16-byte record never straddles two lines
         prefetch(dq, (b, tail, d, 0))
-        prefetch(dq, (b, tail, d, DQ_FIELDS - 1))
     q_bs = bq.shape[3]
     for m in range(bq.shape[1]):
         for c in range(2):
@@ -358,14 +356,14 @@ def _prefetch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
             for j in range(min(PREFETCH_MEC_RECORDS, q_bs)):
                 hj = head + j
                 tj = tail + j
-                prefetch(bq, (b, m, c, hj - q_bs if hj >= q_bs else hj, 0))
-                prefetch(bq, (b, m, c, tj - q_bs if tj >= q_bs else tj, 0))
+                prefetch(bq, (b, m, c, hj - q_bs if hj >= q_bs else hj, BQ_FIELDS - 1))
+                prefetch(bq, (b, m, c, tj - q_bs if tj >= q_bs else tj, BQ_FIELDS - 1))
 
 
 @nb.njit(inline="always", **STEP_PATH)
 def _prefetch_rows(
-    b, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, twin, totals, stats, step_counts,
-    bandwidth_hz, bq_len,
+    b, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, dq_rem, twin, totals, stats, step_counts,
+    bandwidth_hz, bq_len, bq_rem,
 ):  # fmt: skip
     """Start loading environment ``b``'s per-environment rows that every step reads or writes.
 
@@ -390,6 +388,7 @@ def _prefetch_rows(
         prefetch(spectral_eff, (b, j))
         prefetch(dq_head, (b, j))
         prefetch(dq_len, (b, j))
+        prefetch(dq_rem, (b, j))
         prefetch(bandwidth_hz, (b, j))
     if n > 0:  # the row's last line, when a row does not start on a line boundary
         prefetch(pos_m, (b, n - 1, 1))
@@ -398,6 +397,7 @@ def _prefetch_rows(
         prefetch(spectral_eff, (b, n - 1))
         prefetch(dq_head, (b, n - 1))
         prefetch(dq_len, (b, n - 1))
+        prefetch(dq_rem, (b, n - 1))
         prefetch(bandwidth_hz, (b, n - 1))
     n_sensors = twin.shape[1]
     for j in range(0, n_sensors, 8):
@@ -411,11 +411,12 @@ def _prefetch_rows(
     for j in range(0, stats.shape[1], 8):
         prefetch(stats, (b, j))
     prefetch(bq_len, (b, 0, 0))
+    prefetch(bq_rem, (b, 0, 0))
 
 
 @nb.njit(inline="always", **STEP_PATH)
 def _enqueue_generated(
-    b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len,
+    b, d, kind, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, dq_rem, dq_jid,
     next_jid, step_counts, log_jid, log_rec,
 ):  # fmt: skip
     """Append a new job to device ``d``'s uplink FIFO, or count it dropped if the FIFO is full."""
@@ -448,12 +449,14 @@ def _enqueue_generated(
     tail = dq_head[b, d] + dq_len[b, d]
     if tail >= dq.shape[1]:
         tail -= dq.shape[1]
-    dq[b, tail, d, JOB_REM] = data
-    dq[b, tail, d, JOB_ID] = jid
     dq[b, tail, d, JOB_DATA] = data
     dq[b, tail, d, JOB_COMPUTE] = compute
     dq[b, tail, d, JOB_T_GEN] = tnow
     dq[b, tail, d, JOB_SENSOR] = sensor
+    if cap > 0:
+        dq_jid[b, tail, d] = jid
+    if dq_len[b, d] == 0:  # the new job is the head: all of its data still to send
+        dq_rem[b, d] = data
     dq_len[b, d] += 1
 
 
@@ -472,8 +475,8 @@ def _step_block(
     channel_model, los, scheduler, pf_weight, sync_reward, aosi_discount, aosi_discount_pow, late_penalty,
     late_threshold, log_capacity, grid_cell_m, grid_nx, grid_ny,
     # State
-    t, seeds, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq, dq_head, dq_len, bq,
-    bq_head, bq_len, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
+    t, seeds, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq, dq_head, dq_len, dq_rem, dq_jid, bq,
+    bq_head, bq_len, bq_rem, bq_jid, twin, rr_next, pf_avg_mbps, next_jid, totals, stats, aori_hist, aosi_hist, grid_start,
     grid_items, log_jid, log_rec,
     # StepOutput
     reward, step_counts, done_n, done_aori, done_aosi, done_ue, bandwidth_hz, done_age_sum,
@@ -488,8 +491,8 @@ def _step_block(
             _prefetch_queues(b + 1, dq, dq_head, dq_len, bq, bq_head, bq_len)
         if b + 2 < hi:
             _prefetch_rows(
-                b + 2, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, twin, totals, stats,
-                step_counts, bandwidth_hz, bq_len,
+                b + 2, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, dq_rem, twin, totals,
+                stats, step_counts, bandwidth_hz, bq_len, bq_rem,
             )  # fmt: skip
         if not active[b]:
             continue
@@ -499,6 +502,7 @@ def _step_block(
         q_dev = dq.shape[1]
         q_bs = bq.shape[3]
         n_hist = aori_hist.shape[1]
+        log_on = log_jid.shape[1] > 0  # job ids are kept for the job log only
         step_counts[b] = 0.0
         done_n[b] = 0
         done_age_sum[b, 0] = 0
@@ -527,7 +531,7 @@ def _step_block(
                     grid_items,
                 )  # fmt: skip
                 _enqueue_generated(
-                    b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid,
+                    b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, dq_rem, dq_jid, next_jid,
                     step_counts, log_jid, log_rec,
                 )  # fmt: skip
         if tnow % phase_period[phase] == 0:
@@ -535,7 +539,8 @@ def _step_block(
                 data = poisson_guided_at(rng, b, TRAFFIC, sensor_data_cdf, sensor_data_guide)
                 compute = poisson_guided_at(rng, b, TRAFFIC, sensor_compute_cdf, sensor_compute_guide)
                 _enqueue_generated(
-                    b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, next_jid,
+                    b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, dq_rem, dq_jid,
+                    next_jid,
                     step_counts, log_jid, log_rec,
                 )  # fmt: skip
 
@@ -586,22 +591,26 @@ def _step_block(
                 m = assoc[b, d]
                 budget = bandwidth_hz[b, d] * spectral_eff[b, d] * dt_s / 1e6
                 while budget > 0.0 and dq_len[b, d] > 0:
-                    slot = dq_head[b, d]
-                    rem = dq[b, slot, d, JOB_REM]
+                    rem = dq_rem[b, d]  # the head job's: a partial send touches no record
                     if rem > budget + EPS:
-                        dq[b, slot, d, JOB_REM] = rem - budget
+                        dq_rem[b, d] = rem - budget
                         sent_mbit += budget
                         budget = 0.0
                         break
                     sent_mbit += rem
                     budget = max(budget - rem, 0.0)
+                    slot = dq_head[b, d]
                     dq_len[b, d] -= 1
                     # An emptied ring restarts at slot 0, so the pages a queue touches follow its
                     # peak occupancy, not the traffic that has passed through it.
-                    dq_head[b, d] = slot + 1 if dq_len[b, d] > 0 and slot + 1 < q_dev else 0
-                    jid = np.int64(dq[b, slot, d, JOB_ID])
+                    nxt = slot + 1 if dq_len[b, d] > 0 and slot + 1 < q_dev else 0
+                    dq_head[b, d] = nxt
+                    if dq_len[b, d] > 0:
+                        dq_rem[b, d] = dq[b, nxt, d, JOB_DATA]
+                    jid = dq_jid[b, slot, d] if log_on else -1
                     data = dq[b, slot, d, JOB_DATA]
                     compute = dq[b, slot, d, JOB_COMPUTE]
+                    t_gen = dq[b, slot, d, JOB_T_GEN]
                     _count(step_counts, b, c, SENT_JOBS, 1.0)
                     _count(step_counts, b, c, SENT_MBIT, data)
                     _log_set(log_jid, log_rec, b, jid, LOG_T_TX, tnow)
@@ -614,14 +623,16 @@ def _step_block(
                     tail = bq_head[b, m, c] + bq_len[b, m, c]
                     if tail >= q_bs:
                         tail -= q_bs
-                    bq[b, m, c, tail, JOB_REM] = compute
-                    bq[b, m, c, tail, JOB_ID] = dq[b, slot, d, JOB_ID]
                     bq[b, m, c, tail, JOB_DATA] = data
                     bq[b, m, c, tail, JOB_COMPUTE] = compute
-                    bq[b, m, c, tail, JOB_T_GEN] = dq[b, slot, d, JOB_T_GEN]
+                    bq[b, m, c, tail, JOB_T_GEN] = t_gen
                     bq[b, m, c, tail, JOB_SENSOR] = dq[b, slot, d, JOB_SENSOR]
                     bq[b, m, c, tail, JOB_DEVICE] = d
-                    bq[b, m, c, tail, JOB_SENSOR_UPDATE_T] = dq[b, slot, d, JOB_T_GEN] if c == SENSOR else -1.0
+                    bq[b, m, c, tail, JOB_SENSOR_UPDATE_T] = t_gen if c == SENSOR else -1
+                    if log_on:
+                        bq_jid[b, m, c, tail] = jid
+                    if bq_len[b, m, c] == 0:  # the new job is the head: all of its compute still to serve
+                        bq_rem[b, m, c] = compute
                     bq_len[b, m, c] += 1
                 c = UE if d < num_ues else SENSOR
                 step_counts[b, c, TX_MBIT] += sent_mbit
@@ -637,23 +648,26 @@ def _step_block(
                 cap = share * bs_compute_ups[m] * dt_s
                 while cap > EPS and bq_len[b, m, c] > 0:
                     slot = bq_head[b, m, c]
-                    jid = np.int64(bq[b, m, c, slot, JOB_ID])
+                    jid = bq_jid[b, m, c, slot] if log_on else -1
                     if c == UE and bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] < 0:
-                        sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
+                        sensor = bq[b, m, c, slot, JOB_SENSOR]
                         if sensor < 0 or twin[b, sensor] < 0:
                             break  # head-of-line blocking: the twin has nothing to serve this request
                         bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] = twin[b, sensor]
                         _log_set(log_jid, log_rec, b, jid, LOG_SENSOR_UPDATE_T, twin[b, sensor])
-                    rem = bq[b, m, c, slot, JOB_REM]
+                    rem = bq_rem[b, m, c]  # the head job's: partial service touches no record
                     if rem == bq[b, m, c, slot, JOB_COMPUTE]:
                         _log_set(log_jid, log_rec, b, jid, LOG_T_START, tnow)
                     if rem > cap + EPS:
-                        bq[b, m, c, slot, JOB_REM] = rem - cap
+                        bq_rem[b, m, c] = rem - cap
                         _count(step_counts, b, c, PROC_COMPUTE, cap)
                         break
                     cap = max(cap - rem, 0.0)
                     bq_len[b, m, c] -= 1
-                    bq_head[b, m, c] = slot + 1 if bq_len[b, m, c] > 0 and slot + 1 < q_bs else 0
+                    nxt = slot + 1 if bq_len[b, m, c] > 0 and slot + 1 < q_bs else 0
+                    bq_head[b, m, c] = nxt
+                    if bq_len[b, m, c] > 0:
+                        bq_rem[b, m, c] = bq[b, m, c, nxt, JOB_COMPUTE]
                     _count(step_counts, b, c, PROC_COMPUTE, rem)
                     _count(step_counts, b, c, DONE_JOBS, 1.0)
                     _count(step_counts, b, c, DONE_MBIT, bq[b, m, c, slot, JOB_DATA])
@@ -661,7 +675,7 @@ def _step_block(
                     _log_set(log_jid, log_rec, b, jid, LOG_T_DONE, tnow)
                     t_gen = np.int64(bq[b, m, c, slot, JOB_T_GEN])
                     if c == SENSOR:
-                        sensor = np.int64(bq[b, m, c, slot, JOB_SENSOR])
+                        sensor = bq[b, m, c, slot, JOB_SENSOR]
                         twin[b, sensor] = max(twin[b, sensor], t_gen)
                         continue
                     # 7. Ages and reward of a completed UE job (MODEL.md §4).

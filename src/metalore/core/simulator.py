@@ -25,7 +25,8 @@ from metalore.core.state import (
     DROP_MEC_JOBS,
     DROP_UL_JOBS,
     GEN_JOBS,
-    JOB_REM,
+    JOB_COMPUTE,
+    JOB_DATA,
     LOG_FIELDS,
     S_AORI_MAX,
     S_AORI_SUM,
@@ -55,6 +56,11 @@ INT_SUMMARY_KEYS = frozenset(
 PARALLEL_MIN_BATCH = 64
 # Per class, the step's job counts in StepReadout.counts (rows class-major: ue then sensor).
 STEP_COUNT_NAMES = ("generated", "sent", "completed", "dropped")
+# Columns of ``BatchSimulator.uplink_jobs`` and ``mec_jobs`` (one row per queued job, head first).
+UPLINK_JOB_COLUMNS = ("job_id", "data_mbit", "compute_units", "t_gen", "sensor", "left_mbit")
+MEC_JOB_COLUMNS = (
+    "job_id", "data_mbit", "compute_units", "t_gen", "sensor", "device", "sensor_update_t", "left_compute",
+)  # fmt: skip
 
 
 class StepReadout(NamedTuple):
@@ -71,33 +77,38 @@ class StepReadout(NamedTuple):
 
 
 @nb.njit(cache=True)
-def _live_sum(records, field, head, length, out):
-    """Sum ``records[q, slot, field]`` over the live slots of ring buffer q (``head``, ``length``)."""
+def _queue_work(records, field, head, length, rem, out):
+    """Work left in each ring buffer q, summed head first.
+
+    The head job's remainder is ``rem[q]``; every other live slot still has all of its
+    ``records[q, slot, field]`` to go.
+    """
     cap = records.shape[1]
     for q in range(records.shape[0]):
         total = 0.0
         for j in range(length[q]):
-            total += records[q, (head[q] + j) % cap, field]
+            total += rem[q] if j == 0 else records[q, (head[q] + j) % cap, field]
         out[q] = total
 
 
 @nb.njit(cache=True)
-def _uplink_live_sum(dq, field, head, length, out):
-    """Sum ``dq[b, slot, d, field]`` over the live slots of every uplink ring (slot-major, see ``State.dq``)."""
+def _uplink_work(dq, head, length, rem, out):
+    """Mbit left in every uplink ring (slot-major, see ``State.dq``), as ``_queue_work`` sums them."""
     cap = dq.shape[1]
     for b in range(dq.shape[0]):
         for d in range(dq.shape[2]):
             total = 0.0
             for j in range(length[b, d]):
-                total += dq[b, (head[b, d] + j) % cap, d, field]
+                total += rem[b, d] if j == 0 else dq[b, (head[b, d] + j) % cap, d, JOB_DATA]
             out[b, d] = total
 
 
-def _queue_sums(records: np.ndarray, head: np.ndarray, length: np.ndarray, field: int) -> np.ndarray:
-    """``_live_sum`` over (MEC) queues of any leading shape; returns an array shaped like ``length``."""
-    out = np.zeros(length.size)
-    _live_sum(records.reshape(-1, *records.shape[-2:]), field, head.reshape(-1), length.reshape(-1), out)
-    return out.reshape(length.shape)
+def _mec_work(s: State) -> np.ndarray:
+    """Compute units left in every MEC queue, shaped like ``s.bq_len``."""
+    out = np.zeros(s.bq_len.size)
+    records = s.bq.reshape(-1, *s.bq.shape[-2:])
+    _queue_work(records, JOB_COMPUTE, s.bq_head.reshape(-1), s.bq_len.reshape(-1), s.bq_rem.reshape(-1), out)
+    return out.reshape(s.bq_len.shape)
 
 
 @nb.njit(cache=True)
@@ -408,12 +419,12 @@ class BatchSimulator:
 
     def _observe_queue_work(self) -> np.ndarray:
         s = self.state
-        return _queue_sums(s.bq, s.bq_head, s.bq_len, JOB_REM).reshape(self.batch, -1)
+        return _mec_work(s).reshape(self.batch, -1)
 
     def _observe_uplink_backlog(self) -> np.ndarray:
         s = self.state
         backlog = np.zeros(s.dq_len.shape)
-        _uplink_live_sum(s.dq, JOB_REM, s.dq_head, s.dq_len, backlog)
+        _uplink_work(s.dq, s.dq_head, s.dq_len, s.dq_rem, backlog)
         k = self.params.num_ues
         return np.stack([backlog[:, :k].sum(axis=1), backlog[:, k:].sum(axis=1)], axis=1)
 
@@ -502,6 +513,43 @@ class BatchSimulator:
         twin = self.state.twin[b]
         return np.where(twin >= 0, self.state.t[b] - 1 - twin, -1)
 
+    def uplink_jobs(self, b: int, d: int) -> np.ndarray:
+        """Jobs queued in device ``d``'s uplink in environment ``b``, head first.
+
+        Returns an (n, 6) float64 array with the columns ``UPLINK_JOB_COLUMNS``; ``left_mbit``
+        is what is still to send (only the head job can have sent part of its data).
+        ``job_id`` is -1 unless the job log is on (the core keeps ids for the log only).
+        """
+        s = self.state
+        slots = (int(s.dq_head[b, d]) + np.arange(int(s.dq_len[b, d]))) % s.dq.shape[1]
+        records = s.dq[b, slots, d]
+        jobs = np.empty((len(slots), len(UPLINK_JOB_COLUMNS)))
+        jobs[:, 0] = s.dq_jid[b, slots, d] if self.params.log_capacity else -1
+        jobs[:, 1:5] = records  # JOB_DATA, JOB_COMPUTE, JOB_T_GEN, JOB_SENSOR
+        jobs[:, 5] = records[:, JOB_DATA]
+        if len(slots):
+            jobs[0, 5] = s.dq_rem[b, d]
+        return jobs
+
+    def mec_jobs(self, b: int, m: int, c: int) -> np.ndarray:
+        """Jobs queued at BS ``m``'s MEC queue of class ``c`` (0 UE, 1 sensor) in environment ``b``, head first.
+
+        Returns an (n, 8) float64 array with the columns ``MEC_JOB_COLUMNS``: ``sensor_update_t``
+        is the generation step of the twin update a UE job is bound to (-1 until it starts;
+        a sensor update's own generation step), ``left_compute`` the compute units still to
+        serve. ``job_id`` as in ``uplink_jobs``.
+        """
+        s = self.state
+        slots = (int(s.bq_head[b, m, c]) + np.arange(int(s.bq_len[b, m, c]))) % s.bq.shape[3]
+        records = s.bq[b, m, c, slots]
+        jobs = np.empty((len(slots), len(MEC_JOB_COLUMNS)))
+        jobs[:, 0] = s.bq_jid[b, m, c, slots] if self.params.log_capacity else -1
+        jobs[:, 1:7] = records  # JOB_DATA .. JOB_SENSOR_UPDATE_T
+        jobs[:, 7] = records[:, JOB_COMPUTE]
+        if len(slots):
+            jobs[0, 7] = s.bq_rem[b, m, c]
+        return jobs
+
     def job_log_records(self, b: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Raw job log of environment ``b``: (job ids, records (rows, fields), rows overwritten)."""
         cap = self.params.log_capacity
@@ -517,7 +565,9 @@ class BatchSimulator:
 __all__ = [
     "INT_SUMMARY_KEYS",
     "LOG_FIELDS",
+    "MEC_JOB_COLUMNS",
     "STEP_COUNT_NAMES",
+    "UPLINK_JOB_COLUMNS",
     "BatchSimulator",
     "StepReadout",
     "compiled_overload",

@@ -28,13 +28,21 @@ STATIC, RANDOM_WAYPOINT = 0, 1
 RESOURCE_FAIR, ROUND_ROBIN, PROPORTIONAL_FAIR = 0, 1, 2
 SCHEDULER_IDS = {"resource_fair": RESOURCE_FAIR, "round_robin": ROUND_ROBIN, "proportional_fair": PROPORTIONAL_FAIR}
 
-# Fields of a queue slot (dq[..., field] and bq[..., field]). A slot's fields are contiguous
-# (one record per job) because a job is always read and written whole: three separate arrays
-# cost three cache misses per touch. Integers are stored exactly (all < 2**53).
-# JOB_REM is Mbit still to send in a device queue and compute units still to serve in an MEC queue.
-JOB_REM, JOB_ID, JOB_DATA, JOB_COMPUTE, JOB_T_GEN, JOB_SENSOR, JOB_DEVICE, JOB_SENSOR_UPDATE_T = range(8)
-DQ_FIELDS = 6  # device queues use JOB_REM..JOB_SENSOR
-BQ_FIELDS = 8  # MEC queues add JOB_DEVICE and JOB_SENSOR_UPDATE_T
+# Fields of a queue slot (dq[..., field] and bq[..., field]), int32. A slot's fields are
+# contiguous (one record per job) because a job is always read and written whole: three separate
+# arrays cost three cache misses per touch. Records hold exact integers only: sizes are integer
+# Poisson draws (means <= 100,000) and times are steps (episode.steps < 2**31, as in the job log),
+# so 16-byte uplink and 24-byte MEC records (float64 fields took 48 and 64) halve the memory an
+# env-step touches. Two parts of a job live beside its record, not in it:
+# * the remainder: only the head job of a FIFO is ever partly sent or served, so its Mbit still to
+#   send (compute units still to serve) is one float64 per queue (``dq_rem``, ``bq_rem``); every
+#   other queued job still has all of its data (compute) to go. A partial send then touches no
+#   record at all;
+# * the job id (``dq_jid``, ``bq_jid``, int64): only the job log reads it, so it is written and
+#   read only when the log is on (allocated lazily: untouched pages cost no memory).
+JOB_DATA, JOB_COMPUTE, JOB_T_GEN, JOB_SENSOR, JOB_DEVICE, JOB_SENSOR_UPDATE_T = range(6)
+DQ_FIELDS = 4  # device queues use JOB_DATA..JOB_SENSOR
+BQ_FIELDS = 6  # MEC queues add JOB_DEVICE and JOB_SENSOR_UPDATE_T (-1 until a UE job binds to an update)
 
 # Cumulative per-class counters (totals[b, class, counter]); units in the names.
 COUNTERS = (
@@ -202,15 +210,19 @@ class State(NamedTuple):
     assoc: np.ndarray  # (B, D) int64, serving BS of each device (-1 unconnected)
     snr: np.ndarray  # (B, D) float64, linear SNR to the strongest BS
     spectral_eff: np.ndarray  # (B, D) float64, log2(1 + snr) (bit/s/Hz), kept with the link it belongs to
-    # (B, Q, D, DQ_FIELDS) float64, uplink FIFO ring buffers of job records, slot-major: the devices
+    # (B, Q, D, DQ_FIELDS) int32, uplink FIFO ring buffers of job records, slot-major: the devices
     # of an environment advance together, so the records a step touches at their heads and tails
     # share cache lines (device-major rings put each device's on its own line).
     dq: np.ndarray
     dq_head: np.ndarray  # (B, D) int64, ring-buffer head slot
     dq_len: np.ndarray  # (B, D) int64, jobs queued (jobs)
-    bq: np.ndarray  # (B, M, 2, Qb, BQ_FIELDS) float64, MEC FIFO ring buffers of job records
+    dq_rem: np.ndarray  # (B, D) float64, Mbit still to send of the head job (stale when the queue is empty)
+    dq_jid: np.ndarray  # (B, Q, D) int64, job id of each uplink slot (written only when the job log is on)
+    bq: np.ndarray  # (B, M, 2, Qb, BQ_FIELDS) int32, MEC FIFO ring buffers of job records
     bq_head: np.ndarray  # (B, M, 2) int64, ring-buffer head slot
     bq_len: np.ndarray  # (B, M, 2) int64, jobs queued: [l_b(t), l^_b(t)]
+    bq_rem: np.ndarray  # (B, M, 2) float64, compute units still to serve of the head job (stale when empty)
+    bq_jid: np.ndarray  # (B, M, 2, Qb) int64, job id of each MEC slot (written only when the job log is on)
     twin: np.ndarray  # (B, N) int64, generation step of the twin's latest update per sensor (-1 none)
     rr_next: np.ndarray  # (B, M, 2) int64, round-robin pointer (class-local device index)
     pf_avg_mbps: np.ndarray  # (B, D) float64, proportional-fair average throughput (Mbit/s)
@@ -373,12 +385,16 @@ def allocate_state(params: Params, batch: int) -> State:
         assoc=np.full((batch, d), -1, np.int64),
         snr=np.zeros((batch, d)),
         spectral_eff=np.zeros((batch, d)),
-        dq=np.zeros((batch, q, d, DQ_FIELDS)),
+        dq=np.zeros((batch, q, d, DQ_FIELDS), np.int32),
         dq_head=np.zeros((batch, d), np.int64),
         dq_len=np.zeros((batch, d), np.int64),
-        bq=np.zeros((batch, m, 2, qb, BQ_FIELDS)),
+        dq_rem=np.zeros((batch, d)),
+        dq_jid=np.zeros((batch, q, d), np.int64),
+        bq=np.zeros((batch, m, 2, qb, BQ_FIELDS), np.int32),
         bq_head=np.zeros((batch, m, 2), np.int64),
         bq_len=np.zeros((batch, m, 2), np.int64),
+        bq_rem=np.zeros((batch, m, 2)),
+        bq_jid=np.zeros((batch, m, 2, qb), np.int64),
         twin=np.full((batch, n), -1, np.int64),
         rr_next=np.zeros((batch, m, 2), np.int64),
         pf_avg_mbps=np.zeros((batch, d)),
