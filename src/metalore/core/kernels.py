@@ -345,6 +345,9 @@ def _prefetch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
         if tail >= q_dev:
             tail -= q_dev
         prefetch(dq, (b, head, d, 0))  # a 16-byte record never straddles two lines
+        if dq_len[b, d] > 1:  # the next head: its size becomes the remainder when the head is sent
+            nh = head + 1
+            prefetch(dq, (b, nh - q_dev if nh >= q_dev else nh, d, 0))
         prefetch(dq, (b, tail, d, 0))
     q_bs = bq.shape[3]
     for m in range(bq.shape[1]):
@@ -363,7 +366,7 @@ def _prefetch_queues(b, dq, dq_head, dq_len, bq, bq_head, bq_len):
 @nb.njit(inline="always", **STEP_PATH)
 def _prefetch_rows(
     b, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, dq_rem, twin, totals, stats, step_counts,
-    bandwidth_hz, bq_len, bq_rem,
+    bandwidth_hz, bq_len, bq_rem, aori_hist, aosi_hist,
 ):  # fmt: skip
     """Start loading environment ``b``'s per-environment rows that every step reads or writes.
 
@@ -411,6 +414,8 @@ def _prefetch_rows(
     for j in range(0, stats.shape[1], 8):
         prefetch(stats, (b, j))
     prefetch(bq_len, (b, 0, 0))
+    prefetch(aori_hist, (b, 0))  # the first 8 bins: AoRI and AoSI of most completed jobs
+    prefetch(aosi_hist, (b, 0))
     prefetch(bq_rem, (b, 0, 0))
 
 
@@ -492,7 +497,7 @@ def _step_block(
         if b + 2 < hi:
             _prefetch_rows(
                 b + 2, rng, pos_m, waypoint_m, assoc, snr, spectral_eff, dq_head, dq_len, dq_rem, twin, totals,
-                stats, step_counts, bandwidth_hz, bq_len, bq_rem,
+                stats, step_counts, bandwidth_hz, bq_len, bq_rem, aori_hist, aosi_hist,
             )  # fmt: skip
         if not active[b]:
             continue
