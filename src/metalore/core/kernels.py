@@ -661,7 +661,7 @@ def _step_block(
                         bq[b, m, c, slot, JOB_SENSOR_UPDATE_T] = twin[b, sensor]
                         _log_set(log_jid, log_rec, b, jid, LOG_SENSOR_UPDATE_T, twin[b, sensor])
                     rem = bq_rem[b, m, c]  # the head job's: partial service touches no record
-                    if rem == bq[b, m, c, slot, JOB_COMPUTE]:
+                    if log_on and rem == bq[b, m, c, slot, JOB_COMPUTE]:  # (a record load the log alone needs)
                         _log_set(log_jid, log_rec, b, jid, LOG_T_START, tnow)
                     if rem > cap + EPS:
                         bq_rem[b, m, c] = rem - cap
