@@ -40,6 +40,7 @@ def test_override_reaches_env():
         ({"bs": {"positions_m": [[500, 10]]}}, "'bs.positions_m[0]'"),
         ({"channel": {"model": "free_space"}}, "'channel.model' = 'free_space'"),
         ({"episode": {"steps": 2.5}}, "'episode.steps' = 2.5"),
+        ({"episode": {"steps": 2**31}}, "'episode.steps' = 2147483648 is invalid: expected an integer <= 2147483647"),
         ({"ue": {"positions_m": [[1, 2]]}}, "'ue.positions_m'"),
         ({"reward": {"aosi_discount": float("nan")}}, "'reward.aosi_discount'"),
         ({"observation": {"features": ["queue_lengths", "bogus"]}}, "'observation.features[1]' = 'bogus'"),
