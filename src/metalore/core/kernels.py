@@ -458,7 +458,7 @@ def _enqueue_generated(
     dq[b, tail, d, JOB_COMPUTE] = compute
     dq[b, tail, d, JOB_T_GEN] = tnow
     dq[b, tail, d, JOB_SENSOR] = sensor
-    if cap > 0:
+    if cap > 0:  # job ids are kept for the job log only
         dq_jid[b, tail, d] = jid
     if dq_len[b, d] == 0:  # the new job is the head: all of its data still to send
         dq_rem[b, d] = data
@@ -536,17 +536,16 @@ def _step_block(
                     grid_items,
                 )  # fmt: skip
                 _enqueue_generated(
-                    b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, dq_rem, dq_jid, next_jid,
-                    step_counts, log_jid, log_rec,
+                    b, k, UE, sensor, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, dq_rem, dq_jid,
+                    next_jid, step_counts, log_jid, log_rec,
                 )  # fmt: skip
         if tnow % phase_period[phase] == 0:
             for i in range(n_dev - num_ues):
                 data = poisson_guided_at(rng, b, TRAFFIC, sensor_data_cdf, sensor_data_guide)
                 compute = poisson_guided_at(rng, b, TRAFFIC, sensor_compute_cdf, sensor_compute_guide)
                 _enqueue_generated(
-                    b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, dq_rem, dq_jid,
-                    next_jid,
-                    step_counts, log_jid, log_rec,
+                    b, num_ues + i, SENSOR, i, data, compute, tnow, dev_queue_capacity, dq, dq_head, dq_len, dq_rem,
+                    dq_jid, next_jid, step_counts, log_jid, log_rec,
                 )  # fmt: skip
 
         # 3-4. Action and scheduling: class budgets per BS, split within a class by the scheduler.
