@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import itertools
 import os
@@ -91,6 +92,21 @@ def test_frames_do_not_depend_on_which_steps_were_rendered(paper_frames):
     for _ in range(10):
         env.step(rng.random(env.action_space.shape))
     assert np.array_equal(env.render(), paper_frames[-1])
+
+
+def test_a_copied_env_draws_the_frames_of_the_original(paper_frames):
+    env = MetaLoreEnv("paper", SHORT, render_mode="rgb_array")
+    rng = np.random.default_rng(0)  # the actions of paper_frames
+    env.reset(seed=5)
+    for _ in range(6):
+        env.step(rng.random(env.action_space.shape))
+    env.render()  # the original has a figure; the copy builds its own
+    copied = copy.deepcopy(env)
+    for frame in paper_frames[7:]:
+        copied.step(rng.random(env.action_space.shape))
+        assert np.array_equal(copied.render(), frame)  # the recorded history came along: same curves
+    env.close()
+    copied.close()
 
 
 def test_rendering_does_not_change_the_dynamics():

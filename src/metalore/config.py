@@ -461,6 +461,16 @@ class Scenario:
         """Return a new scenario with ``overrides`` deep-merged in and validated."""
         return make_scenario(self.name, overrides, base=self.to_dict())
 
+    def __reduce__(self) -> tuple[Any, tuple[str, dict[str, Any]]]:
+        # The frozen mappings (``MappingProxyType``) cannot be pickled: a scenario travels as
+        # its plain config (to ``AsyncVectorEnv`` workers, Ray actors, ``copy.deepcopy``) and is
+        # frozen again on arrival. It was validated when made, so it is not validated twice.
+        return (_unpickle_scenario, (self.name, self.to_dict()))
+
+
+def _unpickle_scenario(name: str, config: dict[str, Any]) -> Scenario:
+    return Scenario(name=name, config=_freeze(config))
+
 
 def make_scenario(
     preset: str = "paper",

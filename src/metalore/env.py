@@ -263,6 +263,18 @@ class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
             self._record_render(self._action_buffer[0])
         return sim.observe()[0], float(sim.out.reward[0]), False, truncated, info
 
+    # ----------------------------------------------------------------- copies
+    def __getstate__(self) -> dict[str, Any]:
+        """``pickle`` and ``copy.deepcopy`` give an independent env in the same state (see BatchSimulator)."""
+        saved = self.__dict__.copy()
+        del saved["_action_buffer"], saved["_flat_action"]  # views of the simulator's action buffer
+        return saved
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self.__dict__.update(saved)
+        self._action_buffer = self.sim.action
+        self._flat_action = self._action_buffer.reshape(self.action_space.shape)
+
     # ----------------------------------------------------------------- read-outs
     def applied_split(self) -> np.ndarray:
         """(M, 2) split ``(bw_ue, comp_ue)`` in [0, 1] per BS that the last step applied (after clipping)."""

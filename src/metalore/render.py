@@ -126,6 +126,12 @@ class Renderer:
         self._background_key: Any = None
         self._background_limits: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copied env keeps the recorded history; its figure is built anew at the next frame."""
+        saved = self.__dict__.copy()
+        saved.update(_fig=None, _background=None, _background_key=None, _background_limits=None, _own_draw=False)
+        return saved
+
     # ----------------------------------------------------------------- recording (cheap, every step)
     def record(self, action: np.ndarray | None = None) -> None:
         """Append the current state to the history; ``action`` is the (M, 2) split in [0, 1] just applied.

@@ -116,6 +116,17 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         self._all = np.arange(self.num_envs, dtype=np.int64)
         self._flat_actions = self.sim.action.reshape(self.action_space.shape)  # a view, for validate_action
 
+    # ----------------------------------------------------------------- copies
+    def __getstate__(self) -> dict[str, Any]:
+        """``pickle`` and ``copy.deepcopy`` give an independent vector env in the same state."""
+        saved = self.__dict__.copy()
+        del saved["_flat_actions"]  # a view of the simulator's action buffer
+        return saved
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self.__dict__.update(saved)
+        self._flat_actions = self.sim.action.reshape(self.action_space.shape)
+
     # ----------------------------------------------------------------- reset
     def _seeds_for(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> np.ndarray:
         if seed is None:

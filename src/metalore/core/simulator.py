@@ -321,6 +321,26 @@ class BatchSimulator:
         self.layout = observation_layout(scenario)
         self.observation_size = max((s.stop for s in self.layout.values()), default=0)
 
+    # ----------------------------------------------------------------- copies
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``pickle`` and ``copy.deepcopy`` keep: the scenario, the kernel choice and every array.
+
+        The rest (parameters, argument tuples, compiled entries, bound read-outs) is rebuilt by
+        ``__init__`` on arrival; copying it field by field would not do: ``deepcopy`` turns a
+        view into an independent array, and the compiled entries cannot be pickled.
+        """
+        return {
+            "scenario": self.scenario,
+            "batch": self.batch,
+            "threaded": self._step_kernel is kernels.step_envs_parallel,
+            "arrays": (*self.state, *self.out, self._action, self._active),
+        }
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self.__init__(saved["scenario"], saved["batch"], parallel=saved["threaded"])  # type: ignore[misc]
+        for dst, src in zip((*self.state, *self.out, self._action, self._active), saved["arrays"], strict=True):
+            np.copyto(dst, src)
+
     # ----------------------------------------------------------------- initial / transition
     def reset(self, env_ids: np.ndarray | list[int], seeds: np.ndarray | list[int]) -> None:
         """Start new episodes in ``env_ids`` from ``seeds`` (one per environment)."""
