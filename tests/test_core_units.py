@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numba as nb
 import numpy as np
 import pytest
 
+import metalore
 from metalore.config import make_scenario
-from metalore.core import kernels
+from metalore.core import jit, kernels
 from metalore.core.atomic import fetch_add
 from metalore.core.channel import OKUMURA_HATA, UMI_38901, path_loss_db, snr_linear
+from metalore.core.jit import install_cache_stamp
 from metalore.core.rng import poisson_at_least_one, poisson_cdf_table, seed_streams, uniform
 from metalore.core.simulator import BatchSimulator, nearest_rank_percentile
 from metalore.core.state import Params, State, StepOutput
@@ -171,3 +178,46 @@ def test_fetch_add_returns_the_old_value_and_loses_no_increment_across_threads()
     assert counters.tolist() == [0, 200_000, 0]
     assert take(counters, np.int32(5)) == 0 and take(counters, 7) == 5
     assert counters.tolist() == [0, 200_000, 12]
+
+
+_PROBE_RUN = """
+import metalore.core  # installs the stamp before the probes compile
+from metalore.core._probe_caller import caller
+print(caller(), sum(caller.stats.cache_hits.values()))
+"""
+
+
+def test_editing_a_sibling_core_file_recompiles_a_cached_caller(tmp_path):
+    # numba keys a cached function on its own file; core.jit adds a digest of all core sources.
+    package = Path(metalore.__file__).resolve().parent
+    shutil.copytree(package, tmp_path / "metalore", ignore=shutil.ignore_patterns("__pycache__"))
+    core = tmp_path / "metalore" / "core"
+    (core / "_probe_caller.py").write_text(
+        "import numba as nb\nfrom metalore.core._probe_callee import callee\n\n\n"
+        "@nb.njit(cache=True)\ndef caller():\n    return callee() + 1\n"
+    )
+    callee = core / "_probe_callee.py"
+    callee.write_text("import numba as nb\n\n\n@nb.njit(cache=True)\ndef callee():\n    return 1\n")
+
+    def run() -> tuple[int, int]:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE_RUN],
+            env={**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": ""},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        value, hits = done.stdout.split()
+        return int(value), int(hits)
+
+    assert run() == (2, 0)  # compiled and cached
+    assert run() == (2, 1)  # loaded from the cache
+    callee.write_text(callee.read_text().replace("return 1", "return 41"))
+    assert run() == (42, 0)  # the caller's file did not change, yet it is compiled anew
+
+
+def test_the_cache_stamp_hook_is_installed_first():
+    assert install_cache_stamp()
+    classes = jit._CACHE_IMPL._locator_classes
+    assert classes[0] is jit._CoreSourcesLocator and classes.count(jit._CoreSourcesLocator) == 1
+    assert isinstance(kernels.step_envs._cache._impl.locator, jit._CoreSourcesLocator)
