@@ -332,3 +332,19 @@ def test_a_scenario_pickles_to_an_equal_frozen_scenario():
     assert back == scenario and back.to_dict() == scenario.to_dict()
     with pytest.raises(TypeError):
         back.config["ue"]["count"] = 3  # still read-only
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 2**64, 1.5, True, "3"])
+def test_seeds_outside_the_episode_seed_range_are_rejected_by_name(seed):
+    env = MetaLoreEnv("small")
+    message = f"seed {seed!r} is invalid: pass a non-negative integer below 2**63"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        env.reset(seed=seed)
+
+
+def test_numpy_and_largest_seeds_are_accepted():
+    env = MetaLoreEnv("small")
+    assert env.reset(seed=np.int64(5))[1]["seed"] == 5
+    assert same(rollout(env, np.uint32(5), 10), rollout(MetaLoreEnv("small"), 5, 10))
+    assert env.reset(seed=2**63 - 1)[1]["seed"] == 2**63 - 1
+    env.step(env.action_space.sample())

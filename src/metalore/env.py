@@ -231,10 +231,12 @@ class MetaLoreEnv(RenderMixin, gym.Env[np.ndarray, np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; ``seed`` fixes it entirely, ``options`` is accepted and unused."""
-        super().reset(seed=seed)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63
+        ):
+            raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer below 2**63, or None")
+        super().reset(seed=None if seed is None else int(seed))  # numpy integers too, as the vector env
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-                raise ValueError(f"seed {seed!r} is invalid: pass a non-negative integer or None")
             episode_seed = int(seed)
         elif self._episode_seed is None:
             episode_seed = int(self.scenario.config["episode"]["seed"])
