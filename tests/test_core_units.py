@@ -187,8 +187,8 @@ print(caller(), sum(caller.stats.cache_hits.values()))
 """
 
 
-def test_editing_a_sibling_core_file_recompiles_a_cached_caller(tmp_path):
-    # numba keys a cached function on its own file; core.jit adds a digest of all core sources.
+def test_editing_an_imported_core_file_recompiles_a_cached_caller(tmp_path):
+    # numba keys a cached function on its own file; core.jit adds a digest of the core files it imports.
     package = Path(metalore.__file__).resolve().parent
     shutil.copytree(package, tmp_path / "metalore", ignore=shutil.ignore_patterns("__pycache__"))
     core = tmp_path / "metalore" / "core"
@@ -212,8 +212,11 @@ def test_editing_a_sibling_core_file_recompiles_a_cached_caller(tmp_path):
 
     assert run() == (2, 0)  # compiled and cached
     assert run() == (2, 1)  # loaded from the cache
+    (core / "_probe_unrelated.py").write_text("X = 1\n")  # a core file the caller does not import
+    assert run() == (2, 1)
     callee.write_text(callee.read_text().replace("return 1", "return 41"))
     assert run() == (42, 0)  # the caller's file did not change, yet it is compiled anew
+    assert run() == (42, 1)
 
 
 def test_the_cache_stamp_hook_is_installed_first():

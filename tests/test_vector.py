@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
 import pickle
+import queue as queue_module
+import warnings
 from typing import Any
 
 import gymnasium as gym
+import numba as nb
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
@@ -769,3 +774,48 @@ def test_a_copied_vector_env_continues_exactly_as_the_original_across_autoresets
     before = venv.sim.state.t.copy()
     copied.step(actions[0])
     np.testing.assert_array_equal(venv.sim.state.t, before)
+
+
+def _rewards(venv: MetaLoreVectorEnv, steps: int = 30) -> list[float]:
+    venv.reset(seed=0)
+    return [float(venv.step(np.full((venv.num_envs, 2), 0.5))[1].sum()) for _ in range(steps)]
+
+
+def _forked_child(queue: Any, inherited: MetaLoreVectorEnv) -> None:
+    try:
+        own = _rewards(MetaLoreVectorEnv(128, "paper"))  # auto: threaded unless forked from GNU OpenMP
+        try:
+            MetaLoreVectorEnv(128, "paper", parallel=True)
+            refused = ""
+        except RuntimeError as exc:
+            refused = str(exc)
+        queue.put((_rewards(inherited), own, refused, inherited.sim._step_kernel.__name__))
+    except BaseException as exc:  # report, do not hang the parent
+        queue.put(repr(exc))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_process_forked_after_threaded_steps_steps_serially_with_the_same_results():
+    venv = MetaLoreVectorEnv(128, "paper", parallel=True)
+    expected = _rewards(venv)  # the parent's thread pool has run
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: "multi-threaded ... fork()"
+        child = context.Process(target=_forked_child, args=(queue, venv))
+        child.start()
+    while True:
+        try:
+            outcome = queue.get(timeout=1)
+            break
+        except queue_module.Empty:
+            assert child.is_alive(), f"the forked child died (exit code {child.exitcode})"
+    child.join(30)
+    assert child.exitcode == 0 and isinstance(outcome, tuple), outcome
+    inherited, own, refused, kernel = outcome
+    assert inherited == expected and own == expected
+    if nb.threading_layer() == "omp":  # GNU OpenMP cannot run after a fork: serial, and parallel=True is refused
+        assert kernel == "step_envs" and "forked from one that ran numba's GNU OpenMP thread pool" in refused
+    else:  # a fork-safe layer keeps its threads
+        assert kernel == "step_envs_parallel" and refused == ""
+    assert _rewards(venv) == expected and venv.sim._step_kernel.__name__ == "step_envs_parallel"  # parent unchanged

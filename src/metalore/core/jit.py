@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,30 +31,51 @@ STEP_PATH: dict[str, Any] = {"cache": True, "_nrt": False}
 # inlines functions and module constants from its siblings (``channel``, ``rng``, ``state``,
 # ``atomic``, ``prefetch``, this file), so an edit there left the cached kernel in place and the
 # old code ran without a word (measured: a changed Okumura-Hata constant gave the same episode).
-# Every function compiled from this package is stamped with a digest of all of the package's
-# sources as well, so any edit here recompiles the lot once. The hook is numba's locator list
+# A function compiled from a file of this package is stamped with a digest of that file and of
+# every core module it imports, directly or not (``from metalore.core.X import``, ``from
+# metalore.core import X``), so an edit recompiles exactly the cached functions that may depend
+# on it (an edit of ``state.py`` recompiles the kernels and the simulator's read-outs; one of
+# ``simulator.py`` only the latter). The hook is numba's locator list
 # (``CacheImpl._locator_classes``; ``_CacheImpl`` before numba 0.62), internal: should it move,
 # importing still works, with a warning that says what to clear. tests/test_core_units.py checks
-# that the hook is in place and that an edit of a sibling file reaches a cached caller.
+# that the hook is in place and that an edit of an imported file reaches a cached caller.
 
 _CORE_DIR = Path(__file__).resolve().parent
 _CACHE_IMPL: Any = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+_CORE_IMPORT = re.compile(r"metalore\.core\.(\w+)|from\s+metalore\.core\s+import\s+\(?\s*([\w\s,]+)")
+
+
+def _core_imports(name: str) -> set[str]:
+    """Core modules that ``core/<name>.py`` names in an import (over-approximated: never misses one)."""
+    found = set()
+    for dotted, listed in _CORE_IMPORT.findall((_CORE_DIR / f"{name}.py").read_text(encoding="utf-8")):
+        for module in [dotted] if dotted else re.split(r"[\s,]+", listed):
+            if module and (_CORE_DIR / f"{module}.py").is_file():
+                found.add(module)
+    return found
 
 
 @functools.cache
-def core_sources_digest() -> str:
-    """SHA-256 over the names and contents of the ``metalore.core`` sources (``*.py``)."""
+def core_sources_digest(name: str) -> str:
+    """SHA-256 over ``core/<name>.py`` and every core module it imports, directly or not."""
+    closure, todo = set(), [name]
+    while todo:
+        module = todo.pop()
+        if module not in closure:
+            closure.add(module)
+            todo.extend(_core_imports(module))
     digest = hashlib.sha256()
-    for path in sorted(_CORE_DIR.glob("*.py")):
-        digest.update(path.name.encode() + b"\\0" + path.read_bytes() + b"\\0")
+    for module in sorted(closure):
+        digest.update(module.encode() + b"\0" + (_CORE_DIR / f"{module}.py").read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 class _CoreSourcesLocator(caching._CacheLocator):
-    """numba's own locator for a function of ``metalore.core``, with the package digest in its stamp."""
+    """numba's own locator for a function of ``metalore.core``, with its imports' digest in the stamp."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, module: str) -> None:
         self._inner = inner
+        self._module = module
 
     def ensure_cache_path(self) -> None:
         self._inner.ensure_cache_path()
@@ -65,21 +87,21 @@ class _CoreSourcesLocator(caching._CacheLocator):
         return str(self._inner.get_disambiguator())
 
     def get_source_stamp(self) -> Any:
-        return (self._inner.get_source_stamp(), core_sources_digest())
+        return (self._inner.get_source_stamp(), core_sources_digest(self._module))
 
     @classmethod
     def from_function(cls, py_func: Any, py_file: str) -> _CoreSourcesLocator | None:
         try:
-            inside = Path(py_file).resolve().parent == _CORE_DIR
+            path = Path(py_file).resolve()
         except OSError:
             return None
-        if not inside:
+        if path.parent != _CORE_DIR or path.suffix != ".py":
             return None
         for other in _CACHE_IMPL._locator_classes:
             if other is not cls:
                 inner = other.from_function(py_func, py_file)
                 if inner is not None:
-                    return cls(inner)
+                    return cls(inner, path.stem)
         return None
 
 

@@ -8,6 +8,9 @@ object, so the dynamics exist exactly once (in ``core.kernels``).
 
 from __future__ import annotations
 
+import os
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -54,6 +57,44 @@ INT_SUMMARY_KEYS = frozenset(
 )
 # Batches at least this large step on all threads (small ones lose more to thread start-up).
 PARALLEL_MIN_BATCH = 64
+# DECISION: after a fork from a process that ran numba's GNU OpenMP thread pool (the ``omp``
+# layer numba picks on Linux), the pool cannot run in the child: numba kills the child at its
+# first threaded call ("fork() called from a process already using GNU OpenMP"). Python 3.11 on
+# Linux forks by default (``multiprocessing``, Gymnasium's ``AsyncVectorEnv``, a DataLoader), so
+# in such a child every simulator steps serially instead, with the same results (the threaded and
+# serial kernels are tested equal), and says so once. ``parallel=True`` there is an error.
+_forked_from_omp = False
+_threaded_sims: weakref.WeakSet[BatchSimulator] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _forked_from_omp
+    try:
+        layer = nb.threading_layer()
+    except ValueError:  # no threaded kernel ran in the parent: the child may start its own pool
+        return
+    if layer != "omp" or _forked_from_omp:
+        return
+    _forked_from_omp = True
+    inherited = list(_threaded_sims)
+    for sim in inherited:
+        sim._use_serial_kernel()
+    if inherited:
+        _warn_serial_after_fork()
+
+
+def _warn_serial_after_fork() -> None:
+    warnings.warn(
+        "metalore: this process was forked from one that ran numba's GNU OpenMP thread pool, which cannot"
+        " run after a fork; its simulators step serially (same results, one core). Start worker processes"
+        " with multiprocessing's 'spawn' or 'forkserver' method to step on all threads.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 # Per class, the step's job counts in StepReadout.counts (rows class-major: ue then sensor).
 STEP_COUNT_NAMES = ("generated", "sent", "completed", "dropped")
 # Columns of ``BatchSimulator.uplink_jobs`` and ``mec_jobs`` (one row per queued job, head first).
@@ -309,17 +350,36 @@ class BatchSimulator:
         self._action = np.zeros((batch, self.num_bs, 2))
         self._active = np.ones(batch, dtype=np.bool_)
         use_threads = batch >= PARALLEL_MIN_BATCH if parallel is None else parallel
+        if use_threads and _forked_from_omp:
+            if parallel:
+                raise RuntimeError(
+                    "parallel=True cannot step on threads in this process: it was forked from one that ran"
+                    " numba's GNU OpenMP thread pool, which cannot run after a fork. Pass parallel=None or"
+                    " False (serial, same results), or start the process with multiprocessing's 'spawn' or"
+                    " 'forkserver' method"
+                )
+            use_threads = False
+            _warn_serial_after_fork()
         self._step_kernel = kernels.step_envs_parallel if use_threads else kernels.step_envs
         # The threaded kernel's leading argument: one block cursor per thread (any count is
         # correct; one per thread keeps each thread on the same environments every step).
         cursors = np.zeros(nb.get_num_threads(), dtype=np.int64)
         self._kernel_lead: tuple[np.ndarray, ...] = (cursors,) if use_threads else ()
+        if use_threads:
+            _threaded_sims.add(self)
         self._step_owned: Callable[..., Any] = self._first_step_owned
         self._read_entry: Callable[..., Any] | None = None  # read_step's compiled overload (see there)
         self._features = tuple(scenario.config["observation"]["features"])
         self._feature_parts = tuple(getattr(self, f"_observe_{name}") for name in self._features)
         self.layout = observation_layout(scenario)
         self.observation_size = max((s.stop for s in self.layout.values()), default=0)
+
+    def _use_serial_kernel(self) -> None:
+        """Step on the calling thread from now on (same results; see ``_after_fork_in_child``)."""
+        self._step_kernel = kernels.step_envs
+        self._kernel_lead = ()
+        self._step_owned = self._first_step_owned
+        _threaded_sims.discard(self)
 
     # ----------------------------------------------------------------- copies
     def __getstate__(self) -> dict[str, Any]:
@@ -337,7 +397,8 @@ class BatchSimulator:
         }
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
-        self.__init__(saved["scenario"], saved["batch"], parallel=saved["threaded"])  # type: ignore[misc]
+        threaded = saved["threaded"] and not _forked_from_omp
+        self.__init__(saved["scenario"], saved["batch"], parallel=threaded)  # type: ignore[misc]
         for dst, src in zip((*self.state, *self.out, self._action, self._active), saved["arrays"], strict=True):
             np.copyto(dst, src)
 
