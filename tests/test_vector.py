@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import gc
 import multiprocessing
 import os
 import pickle
 import queue as queue_module
 import warnings
+import weakref
 from typing import Any
 
 import gymnasium as gym
 import numba as nb
 import numpy as np
 import pytest
+from gymnasium.error import ClosedEnvironmentError
 from gymnasium.vector import AutoresetMode
 
 import metalore
@@ -819,3 +822,23 @@ def test_a_process_forked_after_threaded_steps_steps_serially_with_the_same_resu
     else:  # a fork-safe layer keeps its threads
         assert kernel == "step_envs_parallel" and refused == ""
     assert _rewards(venv) == expected and venv.sim._step_kernel.__name__ == "step_envs_parallel"  # parent unchanged
+
+
+def test_close_releases_the_simulator_and_later_use_says_the_env_is_closed():
+    venv = gym.make_vec("MetaLore/Paper-v0", num_envs=4, vectorization_mode="vector_entry_point")
+    venv.reset(seed=0)
+    venv.step(np.full((4, 2), 0.5))
+    released = weakref.ref(venv.sim)
+    venv.close()
+    venv.close()  # a second close is a no-op, as in Gymnasium
+    gc.collect()
+    assert venv.closed and released() is None
+    for use in (
+        lambda: venv.step(np.full((4, 2), 0.5)),
+        lambda: venv.reset(seed=1),
+        lambda: venv.episode_summary(0),
+        lambda: venv.job_log(0),
+    ):
+        with pytest.raises(ClosedEnvironmentError, match=r"is closed .* create a new one"):
+            use()
+    assert pickle.loads(pickle.dumps(venv)).closed  # a closed env copies as a closed env
