@@ -130,6 +130,22 @@ def test_vector_env_replays_single_envs_under_config_variants(preset, variant):
     assert run_vector_against_singles(preset, config, 5, 3) >= 3
 
 
+@pytest.mark.parametrize(
+    ("preset", "config", "num_envs"),
+    [
+        ("paper", {"episode": {"steps": 1}}, 3),  # every other step is an autoreset
+        ("paper", {"episode": {"steps": 10}}, 1),
+        ("paper", {"episode": {"steps": 12}, "log": {"jobs": True, "max_jobs": 50}}, 3),  # log full, oldest dropped
+        ("paper", {"episode": {"steps": 12}, "ue": {"count": 0}}, 3),  # sensors only
+        ("paper", {"episode": {"steps": 12}, "sensor": {"period_steps": 3}}, 3),
+        ("small", {"episode": {"steps": 12}, "ue": {"request_probability": [0.1, 0.9, 1.0]}}, 3),
+    ],
+    ids=["one_step_episodes", "one_sub_env", "job_log_overflowing", "no_ues", "sensor_period_3", "per_ue_probability"],
+)
+def test_vector_env_replays_single_envs_at_the_edges(preset, config, num_envs):
+    assert run_vector_against_singles(preset, config, 11, num_envs) >= num_envs
+
+
 def test_threaded_batch_replays_single_envs():
     # 64 sub-envs step on the parallel (prange) kernel by default; it must not change a bit.
     venv = MetaLoreVectorEnv(64, "paper", {"episode": {"steps": 20}})
