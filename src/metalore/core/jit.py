@@ -42,6 +42,7 @@ STEP_PATH: dict[str, Any] = {"cache": True, "_nrt": False}
 
 _CORE_DIR = Path(__file__).resolve().parent
 _CACHE_IMPL: Any = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+_LOCATOR_BASE: Any = getattr(caching, "_CacheLocator", object)  # numba calls the four methods only
 _CORE_IMPORT = re.compile(r"metalore\.core\.(\w+)|from\s+metalore\.core\s+import\s+\(?\s*([\w\s,]+)")
 
 
@@ -70,7 +71,7 @@ def core_sources_digest(name: str) -> str:
     return digest.hexdigest()
 
 
-class _CoreSourcesLocator(caching._CacheLocator):
+class _CoreSourcesLocator(_LOCATOR_BASE):
     """numba's own locator for a function of ``metalore.core``, with its imports' digest in the stamp."""
 
     def __init__(self, inner: Any, module: str) -> None:
@@ -106,7 +107,7 @@ class _CoreSourcesLocator(caching._CacheLocator):
 
 
 def install_cache_stamp() -> bool:
-    """Put the package-digest locator first in numba's list (idempotent); before any core module compiles.
+    """Put the core locator first in numba's list (idempotent), before any core module compiles.
 
     Returns whether it is in place.
     """
