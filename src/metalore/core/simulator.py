@@ -8,6 +8,7 @@ object, so the dynamics exist exactly once (in ``core.kernels``).
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 import weakref
@@ -73,7 +74,7 @@ def _after_fork_in_child() -> None:
         layer = nb.threading_layer()
     except ValueError:  # no threaded kernel ran in the parent: the child may start its own pool
         return
-    if layer != "omp" or _forked_from_omp:
+    if layer != "omp" or _forked_from_omp or _openmp_vendor() != "GNU":  # Intel's OpenMP survives a fork
         return
     _forked_from_omp = True
     inherited = list(_threaded_sims)
@@ -81,6 +82,13 @@ def _after_fork_in_child() -> None:
         sim._use_serial_kernel()
     if inherited:
         _warn_serial_after_fork()
+
+
+def _openmp_vendor() -> str:
+    try:  # the loaded OpenMP layer (numba internal)
+        return str(importlib.import_module("numba.np.ufunc.omppool").openmp_vendor)
+    except (ImportError, AttributeError):  # unknown: assume GNU, the one that cannot fork
+        return "GNU"
 
 
 def _warn_serial_after_fork() -> None:
