@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import (
 from stable_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
 
 import metalore
-from metalore import MetaLoreVectorEnv
+from metalore import SEED_ALIAS_ID, MetaLoreVectorEnv
 from metalore.sb3 import MetaLoreSB3VecEnv, make_sb3_vec_env
 
 SHORT = {"episode": {"steps": 12}}
@@ -328,3 +328,20 @@ def test_missing_stable_baselines3_names_the_install_command(monkeypatch):
     monkeypatch.delitem(sys.modules, "metalore.sb3")
     with pytest.raises(ImportError, match=r'pip install "metalore\[sb3\]"'):
         importlib.import_module("metalore.sb3")
+
+
+@pytest.mark.parametrize(
+    ("env_id", "config", "max_episode_steps"),
+    [("MetaLore/Paper-v0", SHORT, None), ("MetaLore/MultiCell-v0", None, 5), (SEED_ALIAS_ID, None, None)],
+)
+def test_get_attr_spec_is_dummy_vec_envs(env_id, config, max_episode_steps):
+    kwargs = {} if config is None else {"config": config}
+    dummy = DummyVecEnv([lambda: gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)])
+    ours = make_sb3_vec_env(env_id, 2, config, max_episode_steps=max_episode_steps)
+    assert ours.get_attr("spec") == dummy.get_attr("spec") * 2
+    # from gymnasium.make_vec: the single env's spec, without the vector env's own kwargs
+    venv = gym.make_vec(
+        env_id, num_envs=2, vectorization_mode="vector_entry_point", autoreset_mode=AutoresetMode.SAME_STEP,
+        max_episode_steps=max_episode_steps, **kwargs,
+    )  # fmt: skip
+    assert MetaLoreSB3VecEnv(venv).get_attr("spec", indices=[1]) == dummy.get_attr("spec")

@@ -27,12 +27,14 @@ Wrap the adapter in ``VecMonitor`` for SB3's ``rollout/ep_rew_mean`` logging.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode
 
 try:
@@ -53,6 +55,8 @@ _SPECIAL_INFO_KEYS = frozenset({"final_obs", "final_info", "summary"})
 # Methods of the vector env that read one sub-env; env_method calls them with its index.
 _PER_ENV_METHODS = ("episode_summary", "job_log")
 # Attributes whose per-sub-env value is the vector env's single-env counterpart.
+# make_vec's kwargs that are the vector env's own (max_episode_steps is the spec's field for a single env).
+_VECTOR_ONLY_KWARGS = ("num_envs", "vectorization_mode", "autoreset_mode", "parallel", "max_episode_steps")
 _SINGLE_ENV_ATTRS = {"observation_space": "single_observation_space", "action_space": "single_action_space"}
 
 
@@ -70,7 +74,8 @@ class MetaLoreSB3VecEnv(VecEnv):
 
     All sub-envs share one scenario, so ``set_attr`` applies to every sub-env at once and
     ``get_attr`` returns the shared value once per requested index (``observation_space`` and
-    ``action_space`` give the single-env spaces, as for SB3's ``DummyVecEnv``).
+    ``action_space`` give the single-env spaces and ``spec`` the single env's spec, as for SB3's
+    ``DummyVecEnv`` of ``gymnasium.make`` envs).
     ``env_method`` supports the per-sub-env read-outs ``episode_summary`` and ``job_log``.
     The environments do not render (``render_mode`` is None).
 
@@ -94,6 +99,13 @@ class MetaLoreSB3VecEnv(VecEnv):
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self._actions: np.ndarray | None = None
         self._waiting = False  # step_async was called and step_wait not yet (None is an action too)
+        # The single env's spec (get_attr("spec")): make_sb3_vec_env sets it from the id; a vector
+        # env from gymnasium.make_vec carries its id's spec with the vector's own kwargs added.
+        self.single_spec: EnvSpec | None = None
+        if venv.spec is not None:
+            kwargs = {k: v for k, v in venv.spec.kwargs.items() if k not in _VECTOR_ONLY_KWARGS}
+            limit = venv.spec.kwargs.get("max_episode_steps", venv.spec.max_episode_steps)
+            self.single_spec = dataclasses.replace(venv.spec, kwargs=kwargs, max_episode_steps=limit)
 
     # ----------------------------------------------------------------- reset / step
     def reset(self) -> VecEnvObs:
@@ -156,7 +168,10 @@ class MetaLoreSB3VecEnv(VecEnv):
     # ----------------------------------------------------------------- attributes and methods
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         """The shared value of ``attr_name`` once per sub-env in ``indices``."""
-        value = getattr(self.venv, _SINGLE_ENV_ATTRS.get(attr_name, attr_name))
+        if attr_name == "spec":  # each sub-env's spec, as DummyVecEnv's gymnasium.make envs have it
+            value: Any = self.single_spec
+        else:
+            value = getattr(self.venv, _SINGLE_ENV_ATTRS.get(attr_name, attr_name))
         return [value for _ in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
@@ -273,6 +288,13 @@ def make_sb3_vec_env(
         max_episode_steps=max_episode_steps,
     )
     vec_env = MetaLoreSB3VecEnv(venv, step_info=step_info)
+    env_id = env_id_or_preset if env_id_or_preset in gym.registry else PRESET_IDS[_preset_of(env_id_or_preset)]
+    spec = gym.spec(env_id)
+    vec_env.single_spec = dataclasses.replace(
+        spec,
+        kwargs={**spec.kwargs, **({"config": config} if config is not None else {})},
+        max_episode_steps=spec.max_episode_steps if max_episode_steps is None else max_episode_steps,
+    )
     if seed is not None:
         vec_env.seed(seed)
     return vec_env
