@@ -857,4 +857,7 @@ def test_close_releases_the_simulator_and_later_use_says_the_env_is_closed():
     ):
         with pytest.raises(ClosedEnvironmentError, match=r"is closed .* create a new one"):
             use()
-    assert pickle.loads(pickle.dumps(venv)).closed  # a closed env copies as a closed env
+    copied = pickle.loads(pickle.dumps(venv))  # a closed env copies as a closed env
+    assert copied.closed
+    with pytest.raises(ClosedEnvironmentError, match="is closed"):
+        copied.step(np.full((4, 2), 0.5))

@@ -137,7 +137,9 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         self.__dict__.update(saved)
-        if not self.closed:
+        if self.closed:  # (its stand-in simulator raises on use)
+            self._flat_actions = np.zeros((self.num_envs, *self.single_action_space.shape))
+        else:
             self._flat_actions = self.sim.action.reshape(self.action_space.shape)
 
     def close_extras(self, **kwargs: Any) -> None:
