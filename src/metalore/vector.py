@@ -137,8 +137,8 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         self.__dict__.update(saved)
-        if self.closed:  # (its stand-in simulator raises on use)
-            self._flat_actions = np.zeros((self.num_envs, *self.single_action_space.shape))
+        if self.closed:
+            self.close_extras()  # the same closed state: a stand-in simulator that raises on use
         else:
             self._flat_actions = self.sim.action.reshape(self.action_space.shape)
 
