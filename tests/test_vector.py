@@ -383,6 +383,40 @@ def test_per_sub_env_read_outs_check_their_index():
             read_out(1.0)
 
 
+def test_call_and_get_attr_answer_as_gymnasiums_sync_vector_env_of_single_envs():
+    # Code written for SyncVectorEnv reads the sub-envs through call/get_attr: the read-outs
+    # of each sub-env and the attributes they share give the same values from the native env.
+    kwargs: dict[str, Any] = {"config": {"episode": {"steps": 6}, "log": {"jobs": True}}, "max_episode_steps": 4}
+    theirs = gym.make_vec("MetaLore/Small-v0", num_envs=3, vectorization_mode="sync", **kwargs)
+    ours = gym.make_vec("MetaLore/Small-v0", num_envs=3, vectorization_mode="vector_entry_point", **kwargs)
+    theirs.reset(seed=9)
+    ours.reset(seed=9)
+    for _ in range(3):
+        actions = np.full((3, 2), 0.25, np.float32)
+        theirs.step(actions)
+        ours.step(actions)
+    summaries = ours.call("episode_summary")
+    assert len(summaries) == 3 and summaries[2]["ue_generated"] != summaries[0]["ue_generated"]
+    np.testing.assert_equal(summaries, theirs.call("episode_summary"))
+    np.testing.assert_equal(ours.get_attr("episode_summary"), summaries)
+    logs = ours.call("job_log")
+    assert len(logs) == 3 and all(len(log) > 0 for log in logs)
+    assert all(mine.equals(their) for mine, their in zip(logs, theirs.call("job_log"), strict=True))
+    for name in ("observation_space", "action_space", "render_mode", "spec"):
+        assert ours.get_attr(name) == theirs.get_attr(name), name
+    assert ours.get_attr("spec")[0].max_episode_steps == 4 and "num_envs" not in ours.get_attr("spec")[0].kwargs
+    scenarios = ours.get_attr("scenario")
+    assert all(s is ours.unwrapped.scenario for s in scenarios) and scenarios[0].steps == 6
+    with pytest.raises(AttributeError, match=r"'twin_age' is not available per sub-env: .* episode_summary, job_log"):
+        ours.call("twin_age")
+    with pytest.raises(TypeError, match="'scenario' is an attribute, not a method"):
+        ours.call("scenario", 1)
+    with pytest.raises(AttributeError, match=r"cannot set 'scenario' on the sub-envs: .* config="):
+        ours.set_attr("scenario", None)
+    theirs.close()
+    ours.close()
+
+
 def test_step_before_reset_and_bad_arguments_are_rejected():
     with pytest.raises(RuntimeError, match="reset"):
         MetaLoreVectorEnv(2, "paper").step(np.zeros((2, 2)))
@@ -720,6 +754,69 @@ def test_max_episode_steps_truncates_as_gymnasiums_time_limit(mode, max_episode_
         "sync", "MetaLore/Small-v0", 3, 30, 6, mode, max_episode_steps=max_episode_steps
     )
     assert ends >= 3 * (30 // (min(max_episode_steps, 12) + 1))
+
+
+def wrapped_vector_env(venv: gym.vector.VectorEnv) -> gym.vector.VectorEnv:
+    """The usual stack of Gymnasium's vector wrappers, outermost last."""
+    from gymnasium.wrappers import vector as vector_wrappers
+
+    venv = vector_wrappers.RecordEpisodeStatistics(venv)
+    venv = vector_wrappers.NormalizeObservation(venv)
+    venv = vector_wrappers.NormalizeReward(venv)
+    venv = vector_wrappers.RescaleAction(venv, np.float32(-1.0), np.float32(1.0))
+    venv = vector_wrappers.ClipAction(venv)
+    return vector_wrappers.DictInfoToList(venv)
+
+
+def test_gymnasiums_vector_wrappers_see_the_native_env_as_its_sync_vector_env():
+    # Episode statistics, running observation and reward normalisation, action rescaling and
+    # list infos all read the vector env's autoreset mode, masks and info layout: over the
+    # native env they must report what they report over Gymnasium's own vector env.
+    kwargs: dict[str, Any] = {"config": {"episode": {"steps": 7}}}
+    theirs = wrapped_vector_env(gym.make_vec("MetaLore/Small-v0", num_envs=3, vectorization_mode="sync", **kwargs))
+    ours = wrapped_vector_env(
+        gym.make_vec("MetaLore/Small-v0", num_envs=3, vectorization_mode="vector_entry_point", **kwargs)
+    )
+    assert isinstance(ours.unwrapped, MetaLoreVectorEnv)
+    try:
+        tobs, tinfo = theirs.reset(seed=17)
+        oobs, oinfo = ours.reset(seed=17)
+        np.testing.assert_array_equal(tobs, oobs)
+        assert tinfo == oinfo
+        rng = np.random.default_rng(17)
+        episodes = completed = 0
+        for _ in range(24):
+            actions = rng.uniform(-1.5, 1.5, (3, 2))  # beyond the rescaled bounds: ClipAction's job
+            tobs, trew, tterm, ttrunc, tinfo = theirs.step(actions)
+            oobs, orew, oterm, otrunc, oinfo = ours.step(actions)
+            np.testing.assert_array_equal(tobs, oobs)
+            np.testing.assert_array_equal(trew, orew)
+            np.testing.assert_array_equal(tterm, oterm)
+            np.testing.assert_array_equal(ttrunc, otrunc)
+            assert len(oinfo) == 3
+            for i in range(3):
+                # The single env reports the ages of the step's completed UE jobs (a tuple, empty if
+                # none), the vector env their means where there are any.
+                ages = {"aori": "aori_mean", "aosi": "aosi_mean"}
+                done = len(tinfo[i].get("aori", ())) > 0
+                expected = {ages.get(key, key) for key in tinfo[i] if key not in ages or done}
+                assert set(oinfo[i]) == expected
+                for key in ("t", "generated_ue", "queue_lengths", "summary"):
+                    if key in tinfo[i]:
+                        np.testing.assert_equal(tinfo[i][key], oinfo[i][key], err_msg=key)
+                for key, mean in ages.items():
+                    if done:
+                        completed += 1
+                        assert oinfo[i][mean] == np.mean(tinfo[i][key])
+                if "episode" in tinfo[i]:  # RecordEpisodeStatistics: return and length (not the wall time)
+                    episodes += 1
+                    assert oinfo[i]["episode"]["r"] == tinfo[i]["episode"]["r"]
+                    assert oinfo[i]["episode"]["l"] == tinfo[i]["episode"]["l"] == 7
+        assert episodes == 9  # episodes end at steps 7, 15 and 23 (each followed by an autoreset step)
+        assert completed > 0
+    finally:
+        theirs.close()
+        ours.close()
 
 
 def test_disabled_autoreset_refuses_to_step_an_ended_sub_env_until_it_is_reset():

@@ -48,15 +48,11 @@ except ImportError as exc:  # an optional extra (STYLE.md §9)
 
 from metalore import PRESET_IDS, SEED_ALIAS_ID
 from metalore.config import PRESETS
-from metalore.vector import MetaLoreVectorEnv
+from metalore.vector import PER_SUB_ENV_METHODS, MetaLoreVectorEnv
 
 # Info keys that the adapter handles itself instead of copying them per sub-env.
 _SPECIAL_INFO_KEYS = frozenset({"final_obs", "final_info", "summary"})
-# Methods of the vector env that read one sub-env; env_method calls them with its index.
-_PER_ENV_METHODS = ("episode_summary", "job_log")
 # Attributes whose per-sub-env value is the vector env's single-env counterpart.
-# make_vec's kwargs that are the vector env's own (max_episode_steps is the spec's field for a single env).
-_VECTOR_ONLY_KWARGS = ("num_envs", "vectorization_mode", "autoreset_mode", "parallel", "max_episode_steps")
 _SINGLE_ENV_ATTRS = {"observation_space": "single_observation_space", "action_space": "single_action_space"}
 
 
@@ -101,11 +97,7 @@ class MetaLoreSB3VecEnv(VecEnv):
         self._waiting = False  # step_async was called and step_wait not yet (None is an action too)
         # The single env's spec (get_attr("spec")): make_sb3_vec_env sets it from the id; a vector
         # env from gymnasium.make_vec carries its id's spec with the vector's own kwargs added.
-        self.single_spec: EnvSpec | None = None
-        if venv.spec is not None:
-            kwargs = {k: v for k, v in venv.spec.kwargs.items() if k not in _VECTOR_ONLY_KWARGS}
-            limit = venv.spec.kwargs.get("max_episode_steps", venv.spec.max_episode_steps)
-            self.single_spec = dataclasses.replace(venv.spec, kwargs=kwargs, max_episode_steps=limit)
+        self.single_spec: EnvSpec | None = venv.single_spec
 
     # ----------------------------------------------------------------- reset / step
     def reset(self) -> VecEnvObs:
@@ -187,10 +179,10 @@ class MetaLoreSB3VecEnv(VecEnv):
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
     ) -> list[Any]:
         """Call a per-sub-env read-out (``episode_summary``, ``job_log``) for each sub-env in ``indices``."""
-        if method_name not in _PER_ENV_METHODS:
+        if method_name not in PER_SUB_ENV_METHODS:
             raise AttributeError(
                 f"env_method({method_name!r}) is not available: the sub-envs share one batched core;"
-                f" per-sub-env methods are {', '.join(_PER_ENV_METHODS)}"
+                f" per-sub-env methods are {', '.join(PER_SUB_ENV_METHODS)}"
             )
         method = getattr(self.venv, method_name)
         return [method(int(i), *method_args, **method_kwargs) for i in self._get_indices(indices)]

@@ -7,6 +7,7 @@ replays exactly the single ``MetaLoreEnv`` reset with seed ``s + i``.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.error import ClosedEnvironmentError
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
@@ -27,6 +29,18 @@ from metalore.env import action_space_for, validate_action
 _COUNT_KEYS = tuple(f"{name}_{cls}" for cls in CLASS_NAMES for name in STEP_COUNT_NAMES)
 # The core keeps seeds as int64: a larger one would wrap round to a negative seed.
 _MAX_SEED = 2**63 - 1
+# Read-outs of one sub-env (methods taking its index): call(name) runs them for every sub-env.
+PER_SUB_ENV_METHODS = ("episode_summary", "job_log")
+# What every sub-env shares: the single env's attribute name -> this vector env's attribute.
+SHARED_ATTRS = {
+    "scenario": "scenario",
+    "observation_space": "single_observation_space",
+    "action_space": "single_action_space",
+    "render_mode": "render_mode",
+    "spec": "single_spec",
+}
+# make_vec's kwargs that are the vector env's own (max_episode_steps is the spec's field for a single env).
+_VECTOR_ONLY_KWARGS = ("num_envs", "vectorization_mode", "autoreset_mode", "parallel", "max_episode_steps")
 
 
 class _ClosedSimulator:
@@ -76,6 +90,10 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     rest, zero outside its nested masks ``summary["_key"]``, as Gymnasium batches a dict). As
     in Gymnasium's batched infos, a key is present only if its mask has a true entry. Treat
     the arrays as read-only: keys valid for the same sub-envs may share one mask array.
+
+    ``call``/``get_attr`` answer per sub-env as ``SyncVectorEnv``'s do for the single env's
+    read-outs (``episode_summary``, ``job_log``) and shared attributes (``scenario``, the
+    single-env spaces, ``render_mode``, ``spec``); ``set_attr`` is refused (one shared scenario).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -151,6 +169,56 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         """
         self.sim = _ClosedSimulator()  # type: ignore[assignment]
         self._flat_actions = np.zeros((self.num_envs, *self.single_action_space.shape))
+
+    # ----------------------------------------------------------------- sub-env attributes
+    @property
+    def single_spec(self) -> EnvSpec | None:
+        """The spec of one sub-env, as ``gymnasium.make`` of this env's id gives it (None without an id).
+
+        ``gymnasium.make_vec`` gives the vector env its id's spec with the vector's own kwargs
+        (``num_envs``, ``autoreset_mode``, ...) added; here they are taken out again, and
+        ``max_episode_steps`` becomes the spec's field, as ``gymnasium.make(id, max_episode_steps=n)``
+        records it.
+        """
+        spec = self.spec
+        if spec is None:
+            return None
+        kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VECTOR_ONLY_KWARGS}
+        limit = spec.kwargs.get("max_episode_steps", spec.max_episode_steps)
+        return dataclasses.replace(spec, kwargs=kwargs, max_episode_steps=limit)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """One result per sub-env, as Gymnasium's ``SyncVectorEnv.call`` of single envs returns them.
+
+        The sub-envs are rows of one batched core, not ``MetaLoreEnv`` objects, so ``name`` is one
+        of the single env's read-outs ``episode_summary`` and ``job_log`` (run for each sub-env
+        with ``args`` and ``kwargs``) or an attribute all sub-envs share: ``scenario``,
+        ``observation_space``, ``action_space`` (the single-env spaces), ``render_mode`` and
+        ``spec`` (see ``single_spec``). Anything else raises ``AttributeError`` naming these.
+        """
+        if name in PER_SUB_ENV_METHODS:
+            method = getattr(self, name)
+            return tuple(method(i, *args, **kwargs) for i in range(self.num_envs))
+        if name not in SHARED_ATTRS:
+            available = ", ".join((*PER_SUB_ENV_METHODS, *SHARED_ATTRS))
+            raise AttributeError(
+                f"{name!r} is not available per sub-env: the sub-envs of a MetaLoreVectorEnv are rows of one"
+                f" batched core, not MetaLoreEnv objects; use one of {available}, or the vector env's own attributes"
+            )
+        if args or kwargs:
+            raise TypeError(f"{name!r} is an attribute, not a method: call it without arguments")
+        return (getattr(self, SHARED_ATTRS[name]),) * self.num_envs
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """``call(name)``, as in Gymnasium's ``SyncVectorEnv`` (a read-out's name gives its results)."""
+        return self.call(name)
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Refused: the sub-envs share one scenario and one core, so nothing can be set per sub-env."""
+        raise AttributeError(
+            f"cannot set {name!r} on the sub-envs: they are rows of one batched core with one shared scenario;"
+            " to change the scenario, create a new vector env with config=... (the same for every sub-env)"
+        )
 
     # ----------------------------------------------------------------- reset
     def _seeds_for(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> np.ndarray:
