@@ -16,13 +16,15 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.error import ClosedEnvironmentError
+from gymnasium.vector import AutoresetMode
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("PIL")
 
 from PIL import Image
 
-from metalore import MetaLoreEnv
+from metalore import MetaLoreEnv, MetaLoreVectorEnv
 from metalore import render as render_module
 from metalore.render import BS_COLOR, UE_CLASS_COLOR, Renderer, RenderError
 from metalore.video import mp4_available, record_episode
@@ -219,6 +221,76 @@ def test_gymnasium_record_video_wrapper(tmp_path):
     while not truncated:
         _, _, _, truncated, _ = env.step(env.action_space.sample())
     env.close()
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 0
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_env_frames_equal_gymnasiums_sync_vector_env_of_single_envs(mode):
+    # Each sub-env's frame is the single env's frame of the same episode, pixel for pixel, also
+    # across autoresets (the dashboard's history restarts with each sub-env's new episode).
+    kwargs = {"config": {"episode": {"steps": 3}}, "render_mode": "rgb_array"}
+    theirs = gym.make_vec(
+        "MetaLore/Small-v0", num_envs=2, vectorization_mode="sync", vector_kwargs={"autoreset_mode": mode}, **kwargs
+    )
+    ours = gym.make_vec(
+        "MetaLore/Small-v0", num_envs=2, vectorization_mode="vector_entry_point", autoreset_mode=mode, **kwargs
+    )
+    assert isinstance(ours.unwrapped, MetaLoreVectorEnv) and ours.render_mode == "rgb_array"
+    theirs.reset(seed=4)
+    ours.reset(seed=4)
+    rng = np.random.default_rng(4)
+    compared = 0
+    for step in range(9):
+        actions = rng.random((2, 2)).astype(np.float32)
+        theirs.step(actions)
+        ours.step(actions)
+        if step in (0, 2, 3, 4, 8):  # mid-episode, at the ends (steps 2 and 3 by mode) and after
+            mine, their = ours.render(), theirs.render()
+            assert len(mine) == len(their) == 2
+            for a, b in zip(mine, their, strict=True):
+                assert a.shape == (600, 1200, 3) and np.array_equal(a, b)
+            compared += 1
+    assert not np.array_equal(mine[0], mine[1])  # two sub-envs, two episodes
+    assert compared == 5
+    theirs.close()
+    ours.close()
+
+
+def test_vector_env_render_modes():
+    venv = MetaLoreVectorEnv(2, "small", SHORT)
+    venv.reset(seed=0)
+    with pytest.warns(UserWarning, match='render_mode="rgb_array"'):
+        assert venv.render() is None
+    with pytest.raises(ValueError, match=r"render_mode .human. is not supported by the vector env: .*HumanRendering"):
+        MetaLoreVectorEnv(2, "small", render_mode="human")
+    assert MetaLoreVectorEnv.metadata["render_modes"] == ["rgb_array"]
+    drawn = MetaLoreVectorEnv(2, "small", SHORT, render_mode="rgb_array")
+    drawn.reset(seed=0)
+    assert len(drawn.render()) == 2
+    drawn.close()
+    with pytest.raises(ClosedEnvironmentError, match="closed"):
+        drawn.render()
+
+
+@pytest.mark.slow
+def test_gymnasium_vector_record_video_wrapper(tmp_path):
+    pytest.importorskip("moviepy")
+    from gymnasium.wrappers.vector import RecordVideo
+
+    venv = RecordVideo(
+        gym.make_vec(
+            "MetaLore/Small-v0", num_envs=2, vectorization_mode="vector_entry_point", render_mode="rgb_array",
+            config={"episode": {"steps": 4}},
+        ),
+        video_folder=str(tmp_path / "videos"),
+        episode_trigger=lambda episode: episode == 0,
+        disable_logger=True,
+    )  # fmt: skip
+    venv.reset(seed=0)
+    for _ in range(5):
+        venv.step(np.full((2, 2), 0.5, np.float32))
+    venv.close()
     videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 0
 

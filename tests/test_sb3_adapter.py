@@ -279,10 +279,32 @@ def test_attribute_and_method_access():
         vec_env.set_attr("custom_flag", 2, indices=[0])
     with pytest.raises(AttributeError, match="episode_summary"):
         vec_env.env_method("reset")
-    with pytest.raises(NotImplementedError, match="do not render"):
-        vec_env.get_images()
+    with pytest.warns(UserWarning, match='render_mode="rgb_array"'):
+        assert vec_env.get_images() == [None, None, None]
     with pytest.warns(UserWarning, match="render_mode"):
         assert vec_env.render() is None
+
+
+def test_frames_equal_dummy_vec_env_of_rendering_single_envs():
+    # get_images and SB3's tiled render() give DummyVecEnv's frames of the same episodes.
+    pytest.importorskip("matplotlib")
+    config = {"episode": {"steps": 3}}
+    ours = make_sb3_vec_env("small", 2, config, seed=7, render_mode="rgb_array")
+    reference = DummyVecEnv([lambda: gym.make("MetaLore/Small-v0", config=config, render_mode="rgb_array")] * 2)
+    reference.seed(7)
+    assert ours.render_mode == reference.render_mode == "rgb_array"
+    ours.reset()
+    reference.reset()
+    for _ in range(4):  # across the episode end at step 3
+        actions = np.full((2, 2), 0.3, np.float32)
+        ours.step(actions)
+        reference.step(actions)
+    mine, theirs = ours.get_images(), reference.get_images()
+    assert len(mine) == 2 and all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
+    assert not np.array_equal(mine[0], mine[1])
+    np.testing.assert_array_equal(ours.render(), reference.render())
+    ours.close()
+    reference.close()
 
 
 def test_indices_are_checked_as_dummy_vec_env_checks_them():

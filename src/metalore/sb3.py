@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,7 +74,8 @@ class MetaLoreSB3VecEnv(VecEnv):
     ``action_space`` give the single-env spaces and ``spec`` the single env's spec, as for SB3's
     ``DummyVecEnv`` of ``gymnasium.make`` envs).
     ``env_method`` supports the per-sub-env read-outs ``episode_summary`` and ``job_log``.
-    The environments do not render (``render_mode`` is None).
+    With a vector env made with ``render_mode="rgb_array"``, ``get_images`` returns one frame per
+    sub-env and SB3's ``render()`` tiles them (as for ``DummyVecEnv``).
 
     Seeding: after ``seed(s)`` the next ``reset()`` gives sub-env i the seed ``s + i``; a
     ``reset()`` without seeds starts sub-env i from ``episode.seed + i`` the first time and
@@ -192,8 +194,15 @@ class MetaLoreSB3VecEnv(VecEnv):
         return [False for _ in self._get_indices(indices)]
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        """MetaLore environments do not render."""
-        raise NotImplementedError("MetaLore environments do not render images (render_mode is None)")
+        """One frame per sub-env, as ``DummyVecEnv`` gives them (Nones and a warning without ``rgb_array``)."""
+        if self.venv.render_mode != "rgb_array":
+            warnings.warn(
+                f"The render mode is {self.venv.render_mode}, but this method assumes it is `rgb_array` to obtain"
+                ' images: create the env with render_mode="rgb_array"',
+                stacklevel=2,
+            )
+            return [None for _ in range(self.num_envs)]
+        return list(self.venv.render() or ())
 
     def _get_indices(self, indices: VecEnvIndices) -> list[int]:
         """The sub-envs ``indices`` selects, checked as ``DummyVecEnv``'s list of envs checks them.
@@ -259,6 +268,7 @@ def make_sb3_vec_env(
     seed: int | None = None,
     max_episode_steps: int | None = None,
     step_info: bool = True,
+    render_mode: str | None = None,
 ) -> MetaLoreSB3VecEnv:
     """Build an SB3 ``VecEnv`` of ``n_envs`` MetaLore environments over one batched core.
 
@@ -271,6 +281,7 @@ def make_sb3_vec_env(
             ``TimeLimit`` cuts a single env); the scenario's own ``episode.steps`` is unchanged.
         step_info: False for infos with only what SB3 reads (see ``MetaLoreSB3VecEnv``):
             much faster with many sub-envs.
+        render_mode: ``"rgb_array"`` for frames (``get_images``, SB3's ``render()``), or None.
     """
     venv = MetaLoreVectorEnv(
         n_envs,
@@ -278,6 +289,7 @@ def make_sb3_vec_env(
         config,
         autoreset_mode=AutoresetMode.SAME_STEP,
         max_episode_steps=max_episode_steps,
+        render_mode=render_mode,
     )
     vec_env = MetaLoreSB3VecEnv(venv, step_info=step_info)
     env_id = env_id_or_preset if env_id_or_preset in gym.registry else PRESET_IDS[_preset_of(env_id_or_preset)]

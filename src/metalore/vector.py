@@ -24,6 +24,7 @@ from metalore.config import Scenario, make_scenario
 from metalore.core.simulator import INT_SUMMARY_KEYS, STEP_COUNT_NAMES, BatchSimulator, StepReadout
 from metalore.core.state import CLASS_NAMES
 from metalore.env import action_space_for, validate_action
+from metalore.render import Renderer
 
 # The info keys of StepReadout.counts, row by row.
 _COUNT_KEYS = tuple(f"{name}_{cls}" for cls in CLASS_NAMES for name in STEP_COUNT_NAMES)
@@ -94,9 +95,10 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
     ``call``/``get_attr`` answer per sub-env as ``SyncVectorEnv``'s do for the single env's
     read-outs (``episode_summary``, ``job_log``) and shared attributes (``scenario``, the
     single-env spaces, ``render_mode``, ``spec``); ``set_attr`` is refused (one shared scenario).
+    ``render_mode="rgb_array"`` makes ``render()`` return one frame per sub-env (see there).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -115,8 +117,11 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1):
             raise ValueError(f"max_episode_steps = {limit!r} is invalid: pass an integer >= 1, or None")
         self.max_episode_steps = None if limit is None else int(limit)
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported by the vector env: use None")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(
+                f"render_mode {render_mode!r} is not supported by the vector env: use 'rgb_array' or None"
+                " (for a window, wrap it in gymnasium.wrappers.vector.HumanRendering, or use a single env)"
+            )
         try:
             mode = AutoresetMode(autoreset_mode)
         except ValueError:
@@ -130,8 +135,13 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         else:
             self.scenario = make_scenario(scenario, config)
         self.num_envs = int(num_envs)
-        self.render_mode = None
+        self.render_mode = render_mode
         self.sim = BatchSimulator(self.scenario, batch=self.num_envs, parallel=parallel)
+        # One renderer per sub-env (cheap until the first frame: the figure is built then).
+        self._renderers: list[Renderer] = []
+        if render_mode is not None:
+            fps = int(self.metadata["render_fps"])
+            self._renderers = [Renderer(self.sim, render_mode, env_index=i, fps=fps) for i in range(self.num_envs)]
         self._symmetric = self.scenario.config["action"]["range"] == "symmetric"
         self.single_action_space: spaces.Box = action_space_for(self.scenario)
         low, high = self.sim.observation_bounds()
@@ -168,6 +178,9 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         holds the env.
         """
         self.sim = _ClosedSimulator()  # type: ignore[assignment]
+        for renderer in self._renderers:
+            renderer.close()
+        self._renderers = []  # they hold the simulator
         self._flat_actions = np.zeros((self.num_envs, *self.single_action_space.shape))
 
     # ----------------------------------------------------------------- sub-env attributes
@@ -262,7 +275,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             seeds = self._seeds_for(seed, self._all)[ids]
         else:
             seeds = self._seeds_for(seed, ids)
-        self.sim.reset(ids, seeds)
+        self._reset_sub_envs(ids, seeds)
         self._started = True
         self._autoreset[ids] = False
         self._pending = bool(self._autoreset.any())
@@ -272,6 +285,12 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         info = {"t": np.zeros(self.num_envs, dtype=np.int64), "_t": reset}
         info["seed"], info["_seed"] = np.where(reset, self.sim.state.seed, 0), reset.copy()
         return self.sim.observe(), info
+
+    def _reset_sub_envs(self, ids: np.ndarray, seeds: np.ndarray) -> None:
+        """Start new episodes of the sub-envs ``ids`` (and of their dashboards' histories, if rendering)."""
+        self.sim.reset(ids, seeds)
+        for i in ids if self._renderers else ():
+            self._renderers[i].record(None)
 
     def _reset_mask(self, value: Any) -> np.ndarray:
         """``options["reset_mask"]`` checked as Gymnasium checks it: (num_envs,) booleans, at least one true."""
@@ -304,13 +323,15 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
                 )
             stepping = ~resetting
             ids = np.flatnonzero(resetting)
-            sim.reset(ids, sim.next_seeds(ids))
+            self._reset_sub_envs(ids, sim.next_seeds(ids))
             np.copyto(sim.active, stepping)
             sim.step(active=sim.active)
         else:  # the common step: all sub-envs step, no mask to build or copy
             resetting = None
             stepping = np.ones(self.num_envs, dtype=np.bool_)
             sim.step()
+        for i in np.flatnonzero(stepping) if self._renderers else ():
+            self._renderers[i].record(sim.action[i])  # the split applied, as the single env records it
         step = sim.read_step(stepping)
         truncated, reward = step.truncated, step.reward
         if self.max_episode_steps is not None:  # TimeLimit's cut; the episode summary stays at the scenario's end
@@ -361,7 +382,7 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
                 rows = ended.reshape(-1, *[1] * (value.ndim - 1))  # queue_lengths is (N, M, 2)
                 info[key], info[f"_{key}"] = np.where(rows, masked_out, value), mask
         ids = self._all[ended]
-        self.sim.reset(ids, self.sim.next_seeds(ids))
+        self._reset_sub_envs(ids, self.sim.next_seeds(ids))
         info["seed"], info["_seed"] = np.where(ended, self.sim.state.seed, 0), ended
         info["final_obs"], info["_final_obs"] = final_obs, ended
         info["final_info"], info["_final_info"] = final_info, ended
@@ -414,6 +435,27 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             mask[ids] = True
             summaries[key], summaries[f"_{key}"] = column, mask
         return summaries
+
+    # ----------------------------------------------------------------- rendering
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One frame per sub-env (``render_mode="rgb_array"``), as Gymnasium's ``SyncVectorEnv`` of single envs.
+
+        Each frame is what the single env with the same episode draws (``MetaLoreEnv.render``):
+        the map and the dashboard of that sub-env, pixel for pixel. Drawing takes tens of
+        milliseconds per frame with matplotlib, so keep ``num_envs`` small when rendering; the
+        per-step cost of ``rgb_array`` mode without ``render()`` calls is recording the
+        dashboard's history. Without a render mode it warns and returns None, as Gymnasium's
+        own vector envs do.
+        """
+        if self.closed:
+            raise ClosedEnvironmentError("this MetaLoreVectorEnv is closed: create a new one to render")
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() was called on a MetaLoreVectorEnv without a render mode: create it with"
+                ' render_mode="rgb_array" (e.g. gymnasium.make_vec(id, num_envs, render_mode="rgb_array"))'
+            )
+            return None
+        return tuple(renderer.frame() for renderer in self._renderers)
 
     # ----------------------------------------------------------------- read-outs
     def episode_summary(self, index: int) -> dict[str, float]:
