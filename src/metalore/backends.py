@@ -105,7 +105,7 @@ class Session:
             return list(self._ray.get([remote.remote(function, task) for task in tasks]))
         if self.slots <= 1 or len(tasks) <= 1:
             return [function(task) for task in tasks]
-        # spawn, not fork: the parent may already run torch's OpenMP thread pool, which is not fork-safe
+        # spawn, not fork: the parent may already run Numba's or torch's thread pool, which is not fork-safe
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(self.slots, len(tasks)), mp_context=context, initializer=_mark_worker) as pool:
             return list(pool.map(function, tasks))
