@@ -76,7 +76,6 @@ def machine_info() -> dict[str, Any]:
     import numpy
 
     import metalore
-    from metalore.core.pool import default_workers
 
     cpu = platform.processor() or "unknown"
     try:
@@ -91,7 +90,8 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": cpu,
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,
-        "pool_threads": default_workers(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threading_layer": threading_layer(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
@@ -99,6 +99,15 @@ def machine_info() -> dict[str, Any]:
         "gymnasium": gymnasium.__version__,
         "metalore": metalore.__version__,
     }
+
+
+def threading_layer() -> str:
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process
+        return "not started"
 
 
 def timed_rate(step_chunk: Callable[[], int], min_seconds: float, min_steps: int, repeats: int) -> dict[str, Any]:
@@ -321,7 +330,7 @@ def bench_vector(min_seconds: float, repeats: int) -> dict[str, Any]:
 
         chunk()
         rate = timed_rate(chunk, min_seconds, 201 * batch, repeats)  # >= 2 episodes incl. autoresets
-        rate["threads"] = venv.sim.threaded
+        rate["threads"] = venv.sim._step_kernel.__name__ == "step_envs_parallel"
         out[str(batch)] = rate
     return out
 
@@ -651,7 +660,7 @@ def render_table(report: dict[str, Any]) -> str:
     m, r = report["machine"], report["results"]
     lines = [
         f"MetaLore benchmark ({report['mode']} mode) on {m['cpu_model']}, {m['usable_cores']} usable cores "
-        f"({m['pool_threads']} threads in a threaded simulator's pool)",
+        f"({m['numba_threads']} numba threads, {m['numba_threading_layer']} layer)",
         f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, gymnasium {m['gymnasium']}, "
         f"metalore {m['metalore']}; {m['platform']}",
         f"load average before / after: {report['load_before']} / {report['load_after']}",

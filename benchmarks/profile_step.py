@@ -54,24 +54,14 @@ def child(workdir: Path, batch: int, episodes: int, threads: bool) -> None:
     sim.action[:] = 0.5
     sim.reset(ids, ids)
     sim.step()  # the environments' own path: the compiled overload, called without the dispatcher
-    from metalore.core import kernels
-
-    # The compiled code the simulator steps with: the serial kernel, or the thread pool's lead
-    # and helper functions (each compiled with its own copy of the block stepper).
-    dispatchers = (kernels.lead_task, kernels.helper_loop) if sim.threaded else (kernels.step_envs,)
-    entries = []
-    for dispatcher in dispatchers:
-        overload = next(iter(dispatcher.overloads.values()))
-        entries.append(overload.library.get_pointer_to_function(overload.fndesc.llvm_func_name))
-    entry = entries[0]
+    overload = next(iter(sim._step_kernel.overloads.values()))  # the kernel the simulator chose
+    entry = overload.library.get_pointer_to_function(overload.fndesc.llvm_func_name)
     for line in Path("/proc/self/maps").read_text().splitlines():
         span, perms = line.split()[:2]
         lo, hi = (int(x, 16) for x in span.split("-"))
         if lo <= entry < hi and "x" in perms:
             (workdir / "code.bin").write_bytes(ctypes.string_at(lo, hi - lo))
-            outside = [e for e in entries if not lo <= e < hi]  # counted as "other" if any
-            info = {"base": lo, "size": hi - lo, "entry": entry, "entries_outside": outside}
-            (workdir / "code.json").write_text(json.dumps(info))
+            (workdir / "code.json").write_text(json.dumps({"base": lo, "size": hi - lo, "entry": entry}))
             break
     else:
         raise SystemExit(f"no executable mapping holds the step kernel's entry point {entry:#x}")
@@ -186,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         context = disassembly_context(work / "code.bin", [off for off, _ in hottest])
     mode = "threaded" if args.threads else "serial"
     print(f"paper scenario, {args.batch} envs, {mode} kernel, {episodes} episodes: {counts['total']} samples")
-    if code.get("entries_outside"):
-        print("  (the helper threads' copy of the step code lies in another mapping: its samples count as 'other')")
     for region, n in counts["regions"].items():
         print(f"  {region:32s} {n:7d}  {100 * n / max(counts['total'], 1):5.1f}%")
     print(f"\nhottest instructions of the step code (share of its {in_kernel} samples):")

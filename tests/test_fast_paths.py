@@ -257,11 +257,10 @@ def test_stepping_through_the_compiled_overload_equals_the_dispatcher(parallel):
             slow.step(fast.action.copy(), active.copy())
         for a, b in zip(all_arrays(fast), all_arrays(slow), strict=True):
             np.testing.assert_array_equal(a, b)
-    assert fast.threaded == parallel
-    if not parallel:  # (threaded steps go through the pool's own compiled entries)
-        call = (fast.active, fast.action, fast._step_args)
-        assert fast._step_owned == compiled_overload(kernels.step_envs, call)
-        assert fast._step_owned is not None
+    kernel = kernels.step_envs_parallel if parallel else kernels.step_envs
+    call = (*fast._kernel_lead, fast.active, fast.action, fast._step_args)
+    assert fast._step_owned == compiled_overload(kernel, call)
+    assert fast._step_owned is not None
 
 
 def test_steps_fall_back_to_the_dispatcher_without_a_matching_overload(monkeypatch):
@@ -439,66 +438,28 @@ def test_rejected_action_leaves_the_buffer_untouched(action, message):
     np.testing.assert_array_equal(env.applied_split(), [[0.25, 0.75]])
 
 
-@pytest.mark.parametrize("workers", [1, 2, 5, 32])
-def test_worker_shares_step_every_environment_once_whatever_the_order(workers):
+@pytest.mark.parametrize("workers", [1, 2, 5, 40])
+def test_the_threaded_step_steps_every_environment_once_whatever_the_worker_count(workers):
     # Worker w steps its share of the blocks, then takes the blocks left in the other shares
-    # from their cursors. Run one after the other, in reverse order, the last worker steps
-    # every block and the others find their shares emptied: every active environment must be
-    # stepped exactly once per step, as by the serial kernel.
+    # from their cursors. With one worker it steps them all; with more workers than threads,
+    # some run after others have emptied their shares; beyond PARALLEL_BLOCKS the extra
+    # cursors are unused. Every active environment must be stepped exactly once per call.
     scenario = make_scenario("paper", {"episode": {"steps": 20}})
-    shared, serial = BatchSimulator(scenario, 70, parallel=False), BatchSimulator(scenario, 70, parallel=False)
-    for sim in (shared, serial):
+    threaded, serial = BatchSimulator(scenario, 70, parallel=True), BatchSimulator(scenario, 70, parallel=False)
+    for sim in (threaded, serial):
         sim.reset(np.arange(70), 7 + np.arange(70))
     cursors = np.zeros(workers, dtype=np.int64)
     active = np.arange(70) % 4 != 1
     rng = np.random.default_rng(1)
-    for step in range(20):
-        action = rng.uniform(0.0, 1.0, shared.action.shape)
-        cursors[:] = np.arange(workers) * kernels.PARALLEL_BLOCKS // workers
-        order = range(workers - 1, -1, -1) if step % 2 else range(workers)
-        for w in order:
-            kernels.step_share(w, workers, cursors, active, action, *shared._step_args)
+    for _ in range(20):
+        action = rng.uniform(0.0, 1.0, threaded.action.shape)
+        kernels.step_envs_parallel(cursors, active, action, *threaded._step_args)
         kernels.step_envs(active, action, *serial._step_args)
-        share_ends = (np.arange(workers) + 1) * kernels.PARALLEL_BLOCKS // workers
-        assert (cursors >= share_ends).all()  # every share was emptied
-    for a, b in zip(all_arrays(shared), all_arrays(serial), strict=True):
+    for a, b in zip(all_arrays(threaded), all_arrays(serial), strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("workers", [2, 3, 7])
-def test_thread_pools_of_any_size_step_and_start_like_the_serial_kernel(workers):
-    # Real threads, up to more than the machine has: late helpers find their shares taken by
-    # the others. Steps of all and of selected environments, and mass episode starts.
-    from metalore.core.pool import ThreadPool
-
-    scenario = make_scenario("paper", {"episode": {"steps": 15}})
-    pooled, serial = BatchSimulator(scenario, 96, parallel=False), BatchSimulator(scenario, 96, parallel=False)
-    pool = ThreadPool(pooled._step_args, pooled._all, pooled.active, pooled.action, workers)
-    ids = np.arange(96)
-    assert pool.init(ids, 3 + ids) == -1
-    serial.reset(ids, 3 + ids)
-    rng = np.random.default_rng(workers)
-    for step in range(40):
-        pooled.action[:] = rng.uniform(0.0, 1.0, pooled.action.shape)
-        serial.action[:] = pooled.action
-        if step % 3 == 1:
-            pooled.active[:] = rng.random(96) < 0.6
-            pool.step(masked=True)
-            serial.step(active=pooled.active.copy())
-        else:
-            pool.step(masked=False)
-            serial.step()
-        if step == 20:  # a mass start of a subset, in shuffled order
-            subset = rng.permutation(96)[:70]
-            assert pool.init(subset, 1000 + subset) == -1
-            serial.reset(subset, 1000 + subset)
-        for a, b in zip(all_arrays(pooled), all_arrays(serial), strict=True):
-            np.testing.assert_array_equal(a, b)
-    assert all(t.is_alive() for t in pool._threads) and len(pool._threads) == workers - 1
-    pool.stop()
-    assert not pool._threads
-    with pytest.raises(RuntimeError, match="stopped"):
-        pool.step(masked=False)
+    used = min(workers, kernels.PARALLEL_BLOCKS)
+    share_ends = (np.arange(used) + 1) * kernels.PARALLEL_BLOCKS // used
+    assert (cursors[:used] >= share_ends).all() and not cursors[used:].any()  # every share was emptied
 
 
 def test_a_large_threaded_batch_steps_like_a_small_serial_one():
@@ -521,7 +482,7 @@ def test_a_large_threaded_batch_steps_like_a_small_serial_one():
         small.action[:] = big.action[:8]
         big.step()
         small.step()
-    assert big.threaded
+    assert big._step_kernel is kernels.step_envs_parallel
     for name in big.state._fields:
         np.testing.assert_array_equal(getattr(big.state, name)[:8], getattr(small.state, name), err_msg=name)
     totals = big.state.totals

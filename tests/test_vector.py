@@ -8,12 +8,12 @@ import multiprocessing
 import os
 import pickle
 import queue as queue_module
-import threading
 import warnings
 import weakref
 from typing import Any
 
 import gymnasium as gym
+import numba as nb
 import numpy as np
 import pytest
 from gymnasium.error import ClosedEnvironmentError
@@ -149,7 +149,7 @@ def test_vector_env_replays_single_envs_at_the_edges(preset, config, num_envs):
 def test_threaded_batch_replays_single_envs():
     # 64 sub-envs step on the parallel (prange) kernel by default; it must not change a bit.
     venv = MetaLoreVectorEnv(64, "paper", {"episode": {"steps": 20}})
-    assert venv.sim.threaded
+    assert venv.sim._step_kernel.__name__ == "step_envs_parallel"
     assert run_vector_against_singles("paper", {"episode": {"steps": 20}}, 7, 64, episodes=2) >= 64
 
 
@@ -537,11 +537,11 @@ def test_threaded_episode_start_equals_the_serial_one():
     from metalore.core.simulator import BatchSimulator
 
     scenario = make_scenario("multicell")
-    serial, threaded = BatchSimulator(scenario, batch=12), BatchSimulator(scenario, batch=12, parallel=True)
+    serial, threaded = BatchSimulator(scenario, batch=12), BatchSimulator(scenario, batch=12)
     ids = np.array([0, 3, 4, 7, 11], dtype=np.int64)
     seeds = np.array([5, 99, 7, 123456, 0], dtype=np.int64)
     assert kernels.init_envs(ids, seeds, *serial._init_args) == -1
-    assert threaded._pool is not None and threaded._pool.init(ids, seeds) == -1
+    assert kernels.init_envs_parallel(ids, seeds, *threaded._init_args) == -1
     for name, a, b in zip(serial.state._fields, serial.state, threaded.state, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert np.count_nonzero(threaded.state.seed) == 4  # the listed environments only (seed 0 stays 0)
@@ -549,13 +549,14 @@ def test_threaded_episode_start_equals_the_serial_one():
 
 def test_threaded_episode_start_reports_an_infeasible_placement():
     from metalore.config import make_scenario
+    from metalore.core import kernels
     from metalore.core.simulator import BatchSimulator
 
     placement = {"min_distance_m": 20, "max_distance_m": 30, "min_separation_m": 20}
     crowded = {"sensor": {"count": 60, "placement": placement}}
-    sim = BatchSimulator(make_scenario("paper", crowded), batch=3, parallel=True)
+    sim = BatchSimulator(make_scenario("paper", crowded), batch=3)
     ids = np.array([2, 0], dtype=np.int64)
-    assert sim._pool is not None and sim._pool.init(ids, np.array([1, 2], dtype=np.int64)) == 2
+    assert kernels.init_envs_parallel(ids, np.array([1, 2], dtype=np.int64), *sim._init_args) == 2
 
 
 def test_changing_the_returned_truncated_array_does_not_cancel_the_autoreset():
@@ -898,22 +899,21 @@ def _rewards(venv: MetaLoreVectorEnv, steps: int = 30) -> list[float]:
 
 def _forked_child(queue: Any, inherited: MetaLoreVectorEnv) -> None:
     try:
-        inherited_rewards = _rewards(inherited)
-        own = MetaLoreVectorEnv(128, "paper")  # auto: threaded
-        own_rewards = _rewards(own)
-        helpers = sorted(t.name for t in threading.enumerate() if t.name.startswith("metalore-pool"))
-        queue.put((inherited_rewards, own_rewards, own.sim.threaded, inherited.sim.threaded, helpers))
+        own = _rewards(MetaLoreVectorEnv(128, "paper"))  # auto: threaded unless forked from GNU OpenMP
+        try:
+            MetaLoreVectorEnv(128, "paper", parallel=True)
+            refused = ""
+        except RuntimeError as exc:
+            refused = str(exc)
+        queue.put((_rewards(inherited), own, refused, inherited.sim._step_kernel.__name__))
     except BaseException as exc:  # report, do not hang the parent
         queue.put(repr(exc))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_a_process_forked_after_threaded_steps_steps_on_threads_with_the_same_results():
-    # Python forks by default (multiprocessing, Gymnasium's AsyncVectorEnv). numba's GNU OpenMP
-    # pool killed such a child at its first threaded step; the simulator's own thread pool
-    # starts new helpers in the child, for the inherited simulators and for new ones.
+def test_a_process_forked_after_threaded_steps_steps_serially_with_the_same_results():
     venv = MetaLoreVectorEnv(128, "paper", parallel=True)
-    expected = _rewards(venv)  # the parent's helpers have run (and may be spinning or asleep)
+    expected = _rewards(venv)  # the parent's thread pool has run
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     with warnings.catch_warnings():
@@ -928,11 +928,13 @@ def test_a_process_forked_after_threaded_steps_steps_on_threads_with_the_same_re
             assert child.is_alive(), f"the forked child died (exit code {child.exitcode})"
     child.join(30)
     assert child.exitcode == 0 and isinstance(outcome, tuple), outcome
-    inherited, own, own_threaded, inherited_threaded, helpers = outcome
+    inherited, own, refused, kernel = outcome
     assert inherited == expected and own == expected
-    assert own_threaded and inherited_threaded
-    assert helpers == ["metalore-pool-1"] * 2 * (venv.sim._pool.workers - 1)  # the child's own, one set per simulator
-    assert _rewards(venv) == expected and venv.sim.threaded  # parent unchanged
+    if nb.threading_layer() == "omp":  # GNU OpenMP cannot run after a fork: serial, and parallel=True is refused
+        assert kernel == "step_envs" and "forked from one that ran numba's GNU OpenMP thread pool" in refused
+    else:  # a fork-safe layer keeps its threads
+        assert kernel == "step_envs_parallel" and refused == ""
+    assert _rewards(venv) == expected and venv.sim._step_kernel.__name__ == "step_envs_parallel"  # parent unchanged
 
 
 def test_close_releases_the_simulator_and_later_use_says_the_env_is_closed():

@@ -1,17 +1,18 @@
-"""Atomics for the thread pool (``core.pool``): fetch-and-add on one array element, and a spin hint.
+"""An atomic fetch-and-add on one array element, for the threaded step's work sharing.
 
-``fetch_add(counters, i, value)`` (LLVM's ``atomicrmw add``, sequentially consistent; a ``lock
-xadd`` on x86) lets the workers take the blocks of a batch from shared cursors (each steps its
-own share first, then what is left of the others': ``kernels.step_share``), and carries the
-pool's generation and acknowledgement counters. ``pause()`` goes in polling loops.
+numba's parallel loops hand out their iterations statically: with the OpenMP layer, each
+thread gets a fixed, contiguous share, however many blocks the loop is cut into. On a
+two-core machine that also runs the learner, a thread that is preempted held back its whole
+share while the other idled. ``fetch_add(cursors, i, value)`` lets the threads take blocks
+from shared cursors instead (LLVM's ``atomicrmw add``, sequentially consistent; a ``lock
+xadd`` on x86): each thread steps its own share first, then what is left of the others'
+(``kernels.step_envs_parallel``).
 """
 
 from __future__ import annotations
 
-import platform
 from typing import Any
 
-from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -39,21 +40,3 @@ def _fetch_add_typer(typingctx: Any, counters: Any, index: Any, value: Any) -> A
 # Called from compiled code only: fetch_add(counters, i, value) -> counters[i] before adding value
 # (no bounds check: i must be in range).
 fetch_add: Any = intrinsic(_fetch_add_typer)
-
-
-def _pause_typer(typingctx: Any) -> Any:
-    """Typing and code generation of ``pause()``: x86's spin-wait hint, nothing elsewhere."""
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
-            hint = builder.module.declare_intrinsic("llvm.x86.sse2.pause", fnty=ir.FunctionType(ir.VoidType(), []))
-            builder.call(hint, [])
-        return context.get_dummy_value()
-
-    return types.none(), codegen
-
-
-# Called from compiled code only, in a polling loop: tells the core that the thread spins (on
-# x86 ``pause`` lets the other hardware thread run and avoids the memory-order flush at the
-# loop's exit).
-pause: Any = intrinsic(_pause_typer)

@@ -16,7 +16,7 @@ import math
 import numba as nb
 import numpy as np
 
-from metalore.core.atomic import fetch_add, pause
+from metalore.core.atomic import fetch_add
 from metalore.core.channel import OKUMURA_HATA, okumura_hata_from_logs, path_loss_db, snr_linear
 from metalore.core.jit import STEP_PATH
 from metalore.core.prefetch import prefetch
@@ -82,8 +82,6 @@ from metalore.core.state import (
     SENT_MBIT,
     TX_MBIT,
     UE,
-    Params,
-    State,
 )
 
 # Remainders below this are "done": keeps float round-off from leaving a job one step longer.
@@ -93,7 +91,7 @@ PLACEMENT_ATTEMPTS = 2000
 PLACEMENT_RESTARTS = 5
 # Up to this many sensors, nearest-sensor queries scan them all instead of walking the grid.
 BRUTE_FORCE_SENSORS = 48
-# Blocks of environments the workers of a threaded step take one at a time (see step_share).
+# Blocks of environments the threads of the threaded step take one at a time (see step_envs_parallel).
 PARALLEL_BLOCKS = 32
 # MEC-queue records prefetched at each end of a queue (a step serves or appends a few jobs there).
 PREFETCH_MEC_RECORDS = 4
@@ -132,16 +130,11 @@ def _build_sensor_grid(pos_m, num_ues, grid_cell_m, grid_nx, grid_ny, grid_start
         grid_start[cell + 1] += 1
     for c in range(grid_nx * grid_ny):
         grid_start[c + 1] += grid_start[c]
-    # Fill each cell from its start, using grid_start[cell] as the cursor (it ends at the next
-    # cell's start), then shift the starts back: no scratch array, so the threaded episode
-    # start (compiled without numba's runtime, which allocations need) can run this too.
+    fill = grid_start[:-1].copy()
     for i in range(n):
         cell = _cell_of(pos_m[num_ues + i, 0], pos_m[num_ues + i, 1], grid_cell_m, grid_nx, grid_ny)
-        grid_items[grid_start[cell]] = i
-        grid_start[cell] += 1
-    for c in range(grid_nx * grid_ny, 0, -1):
-        grid_start[c] = grid_start[c - 1]
-    grid_start[0] = 0
+        grid_items[fill[cell]] = i
+        fill[cell] += 1
 
 
 @nb.njit(inline="always", **STEP_PATH)
@@ -760,6 +753,22 @@ def init_envs(env_ids, seeds_in, *args):
     return -1
 
 
+@nb.njit(parallel=True, cache=True)
+def init_envs_parallel(env_ids, seeds_in, *args):
+    """``init_envs`` with the environments split across threads (``env_ids`` must be distinct).
+
+    Every listed environment is initialized, then the first (in list order) whose placement
+    failed is returned, or -1.
+    """
+    failed = np.zeros(env_ids.shape[0], dtype=np.bool_)
+    for i in nb.prange(env_ids.shape[0]):
+        failed[i] = _init_one(env_ids[i], seeds_in[i], *args) != INIT_OK
+    for i in range(env_ids.shape[0]):
+        if failed[i]:
+            return env_ids[i]
+    return -1
+
+
 @nb.njit(**STEP_PATH)
 def step_envs(active, action, *args):
     """Step the environments where ``active`` is true; ``action`` is (B, M, 2) in [0, 1].
@@ -769,130 +778,30 @@ def step_envs(active, action, *args):
     _step_block(0, action.shape[0], active, action, *args)
 
 
-# --------------------------------------------------------------------------- the thread pool's side
-#
-# Threaded batches run on the calling ("lead") thread plus W - 1 helper threads of
-# ``core.pool.ThreadPool``; all of them run the compiled functions below with the GIL released.
-# The PARALLEL_BLOCKS blocks of a batch are dealt into W contiguous shares, and each worker w
-# steps its own share first (the same environments on the same core every step, so their rows
-# stay in that core's cache), taking each next block from its share's cursor ``cursors[w]``;
-# then it takes the blocks left in the other shares from their cursors. A worker that is late
-# (a helper the OS has not woken yet, a thread preempted by the learner) thus holds back only
-# the block it is stepping: the others take the rest. Which thread steps a block changes no value.
-#
-# The lead publishes a task by writing the task words and the cursors, then incrementing the
-# generation ``ctrl[CTRL_GEN]`` (an atomic read-modify-write, so a helper that sees the new
-# generation sees those writes too); each helper adds one to ``ctrl[CTRL_DONE]`` when its part
-# is done. Between tasks a helper polls the generation for a bounded number of ``pause``s
-# (``spin``), then returns to Python to sleep on a condition the lead notifies.
+@nb.njit(parallel=True, **STEP_PATH)
+def step_envs_parallel(cursors, active, action, *args):
+    """``step_envs`` with the batch split into blocks stepped by all threads (for large batches).
 
-# Words of ``ctrl`` (int64), each on its own cache line.
-CTRL_GEN, CTRL_DONE, CTRL_SLEEPING, CTRL_TASK, CTRL_MASKED, CTRL_COUNT, CTRL_STOP = 0, 8, 16, 24, 32, 40, 48
-CTRL_SIZE = 56
-TASK_STEP, TASK_INIT = 0, 1
-# Params + State fields: the leading part of the step's arguments that episode starts take.
-INIT_ARGS = len(Params._fields) + len(State._fields)
-
-
-@nb.njit(nogil=True, **STEP_PATH)
-def _next_block(w, workers, cursors, k):
-    """The next block worker ``w`` takes in round ``k`` (0: its own share), or -1 if that share is empty."""
-    v = w + k if w + k < workers else w + k - workers
-    i = fetch_add(cursors, v, 1)
-    return i if i < (v + 1) * PARALLEL_BLOCKS // workers else -1
-
-
-@nb.njit(nogil=True, **STEP_PATH)
-def step_share(w, workers, cursors, active, action, *args):
-    """Worker ``w``'s part of one step of the batch: its own share of blocks, then the others' leftovers."""
+    The ``PARALLEL_BLOCKS`` blocks are dealt into ``W = cursors.shape[0]`` contiguous shares
+    (``W`` = the number of threads). numba hands a parallel loop's iterations out statically
+    (with the OpenMP layer, iteration w to thread w every step), so worker w first steps its
+    own share, the same environments on the same core every step (their rows stay in that
+    core's cache), taking each next block from its share's cursor ``cursors[w]``; then it
+    takes the blocks left in the other shares from their cursors. A thread that is preempted
+    (by the learner, or other processes on a small machine) thus holds back only the block
+    it is stepping, not its whole share. Which thread steps a block changes no value.
+    """
     batch = action.shape[0]
     size = (batch + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
-    for k in range(workers):
-        while True:
-            i = _next_block(w, workers, cursors, k)
-            if i < 0:
-                break
-            _step_block(min(i * size, batch), min((i + 1) * size, batch), active, action, *args)
-
-
-@nb.njit(nogil=True, **STEP_PATH)
-def init_share(w, workers, cursors, env_ids, seeds_in, count, failed, *args):
-    """Worker ``w``'s part of starting episodes of ``env_ids[:count]`` (distinct); ``failed[i]`` flags placements."""
-    size = (count + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
-    for k in range(workers):
-        while True:
-            i = _next_block(w, workers, cursors, k)
-            if i < 0:
-                break
-            for j in range(min(i * size, count), min((i + 1) * size, count)):
-                failed[j] = _init_one(env_ids[j], seeds_in[j], *args) != INIT_OK
-
-
-@nb.njit(nogil=True, **STEP_PATH)
-def _run_task(w, workers, ctrl, cursors, env_ids, seeds_in, failed, active_all, active_mask, action, *args):
-    if ctrl[CTRL_TASK] == TASK_STEP:
-        active = active_mask if ctrl[CTRL_MASKED] else active_all
-        step_share(w, workers, cursors, active, action, *args)
-    else:
-        init_share(w, workers, cursors, env_ids, seeds_in, ctrl[CTRL_COUNT], failed, *args[:INIT_ARGS])
-
-
-@nb.njit(nogil=True, **STEP_PATH)
-def helper_loop(
-    w, workers, last, spin, ctrl, cursors, env_ids, seeds_in, failed, active_all, active_mask, action, *args
-):
-    """Helper ``w``: run its part of every task published after generation ``last``, until idle.
-
-    Returns the last generation it ran once no new one came within ``spin`` polls (the helper
-    then sleeps in Python), or -1 when the pool is stopping.
-    """
-    while True:
-        seen = last
-        for _ in range(spin):
-            seen = fetch_add(ctrl, CTRL_GEN, 0)
-            if seen != last:
-                break
-            pause()
-        if seen == last:
-            return last
-        last = seen
-        if ctrl[CTRL_STOP]:
-            return -1
-        _run_task(w, workers, ctrl, cursors, env_ids, seeds_in, failed, active_all, active_mask, action, *args)
-        fetch_add(ctrl, CTRL_DONE, 1)
-
-
-@nb.njit(nogil=True, **STEP_PATH)
-def lead_task(workers, spin, ctrl, cursors, env_ids, seeds_in, failed, active_all, active_mask, action, *args):
-    """The lead's part of the published task, then up to ``spin`` polls for the helpers; True if all are done."""
-    _run_task(0, workers, ctrl, cursors, env_ids, seeds_in, failed, active_all, active_mask, action, *args)
-    return wait_done(ctrl, workers - 1, spin)
-
-
-@nb.njit(nogil=True, cache=True)
-def wait_done(ctrl, helpers, spin):
-    """Poll until ``helpers`` helpers acknowledged the current task (True), at most ``spin`` times."""
-    for _ in range(spin):
-        if fetch_add(ctrl, CTRL_DONE, 0) >= helpers:
-            return True
-        pause()
-    return fetch_add(ctrl, CTRL_DONE, 0) >= helpers
-
-
-@nb.njit(nogil=True, cache=True)
-def publish(ctrl, cursors, workers, task, masked, count):
-    """Start a task: cursors to their shares' starts, then a new generation; returns the helpers asleep."""
+    workers = min(cursors.shape[0], PARALLEL_BLOCKS)
     for w in range(workers):
         cursors[w] = w * PARALLEL_BLOCKS // workers
-    ctrl[CTRL_TASK] = task
-    ctrl[CTRL_MASKED] = masked
-    ctrl[CTRL_COUNT] = count
-    ctrl[CTRL_DONE] = 0
-    fetch_add(ctrl, CTRL_GEN, 1)
-    return fetch_add(ctrl, CTRL_SLEEPING, 0)
-
-
-@nb.njit(nogil=True, cache=True)
-def atomic_add(ctrl, index, value):
-    """``ctrl[index] += value`` atomically (a full barrier); returns the old value."""
-    return fetch_add(ctrl, index, value)
+    for w in nb.prange(workers):
+        for k in range(workers):  # own share first, then the others' leftovers
+            v = w + k if w + k < workers else w + k - workers
+            end = (v + 1) * PARALLEL_BLOCKS // workers
+            while True:
+                i = fetch_add(cursors, v, 1)
+                if i >= end:
+                    break
+                _step_block(min(i * size, batch), min((i + 1) * size, batch), active, action, *args)

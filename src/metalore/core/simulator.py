@@ -8,6 +8,9 @@ object, so the dynamics exist exactly once (in ``core.kernels``).
 
 from __future__ import annotations
 
+import importlib
+import os
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -17,7 +20,6 @@ import numpy as np
 
 from metalore.config import ConfigError, Scenario
 from metalore.core import kernels
-from metalore.core.pool import ThreadPool, default_workers
 from metalore.core.rng import next_seed
 from metalore.core.state import (
     CLASS_NAMES,
@@ -56,6 +58,50 @@ INT_SUMMARY_KEYS = frozenset(
 )
 # Batches at least this large step on all threads (small ones lose more to thread start-up).
 PARALLEL_MIN_BATCH = 64
+# DECISION: after a fork from a process that ran numba's GNU OpenMP thread pool (the ``omp``
+# layer numba picks on Linux), the pool cannot run in the child: numba kills the child at its
+# first threaded call ("fork() called from a process already using GNU OpenMP"). Python 3.11 on
+# Linux forks by default (``multiprocessing``, Gymnasium's ``AsyncVectorEnv``, a DataLoader), so
+# in such a child every simulator steps serially instead, with the same results (the threaded and
+# serial kernels are tested equal), and says so once. ``parallel=True`` there is an error.
+_forked_from_omp = False
+_threaded_sims: weakref.WeakSet[BatchSimulator] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _forked_from_omp
+    try:
+        layer = nb.threading_layer()
+    except ValueError:  # no threaded kernel ran in the parent: the child may start its own pool
+        return
+    if layer != "omp" or _forked_from_omp or _openmp_vendor() != "GNU":  # Intel's OpenMP survives a fork
+        return
+    _forked_from_omp = True
+    inherited = list(_threaded_sims)
+    for sim in inherited:
+        sim._use_serial_kernel()
+    if inherited:
+        _warn_serial_after_fork()
+
+
+def _openmp_vendor() -> str:
+    try:  # the loaded OpenMP layer (numba internal)
+        return str(importlib.import_module("numba.np.ufunc.omppool").openmp_vendor)
+    except (ImportError, AttributeError):  # unknown: assume GNU, the one that cannot fork
+        return "GNU"
+
+
+def _warn_serial_after_fork() -> None:
+    warnings.warn(
+        "metalore: this process was forked from one that ran numba's GNU OpenMP thread pool, which cannot"
+        " run after a fork; its simulators step serially (same results, one core). Start worker processes"
+        " with multiprocessing's 'spawn' or 'forkserver' method to step on all threads.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 # Per class, the step's job counts in StepReadout.counts (rows class-major: ue then sensor).
 STEP_COUNT_NAMES = ("generated", "sent", "completed", "dropped")
@@ -312,14 +358,23 @@ class BatchSimulator:
         self._action = np.zeros((batch, self.num_bs, 2))
         self._active = np.ones(batch, dtype=np.bool_)
         use_threads = batch >= PARALLEL_MIN_BATCH if parallel is None else parallel
-        workers = default_workers()
-        # Threaded steps and mass episode starts run on a pool of plain threads (core.pool): the
-        # calling thread plus workers - 1 helpers, started at the first threaded call (and again
-        # in a forked child). With one CPU there is nothing to share.
-        self._pool: ThreadPool | None = None
-        if use_threads and workers > 1:
-            self._pool = ThreadPool(self._step_args, self._all, self._active, self._action, workers)
-            weakref.finalize(self, self._pool.stop)  # the helpers hold the arrays, not this object
+        if use_threads and _forked_from_omp:
+            if parallel:
+                raise RuntimeError(
+                    "parallel=True cannot step on threads in this process: it was forked from one that ran"
+                    " numba's GNU OpenMP thread pool, which cannot run after a fork. Pass parallel=None or"
+                    " False (serial, same results), or start the process with multiprocessing's 'spawn' or"
+                    " 'forkserver' method"
+                )
+            use_threads = False
+            _warn_serial_after_fork()
+        self._step_kernel = kernels.step_envs_parallel if use_threads else kernels.step_envs
+        # The threaded kernel's leading argument: one block cursor per thread (any count is
+        # correct; one per thread keeps each thread on the same environments every step).
+        cursors = np.zeros(nb.get_num_threads(), dtype=np.int64)
+        self._kernel_lead: tuple[np.ndarray, ...] = (cursors,) if use_threads else ()
+        if use_threads:
+            _threaded_sims.add(self)
         self._step_owned: Callable[..., Any] = self._first_step_owned
         self._read_entry: Callable[..., Any] | None = None  # read_step's compiled overload (see there)
         self._features = tuple(scenario.config["observation"]["features"])
@@ -327,10 +382,12 @@ class BatchSimulator:
         self.layout = observation_layout(scenario)
         self.observation_size = max((s.stop for s in self.layout.values()), default=0)
 
-    @property
-    def threaded(self) -> bool:
-        """Whether steps of the whole batch (and mass episode starts) run on all threads."""
-        return self._pool is not None
+    def _use_serial_kernel(self) -> None:
+        """Step on the calling thread from now on (same results; see ``_after_fork_in_child``)."""
+        self._step_kernel = kernels.step_envs
+        self._kernel_lead = ()
+        self._step_owned = self._first_step_owned
+        _threaded_sims.discard(self)
 
     # ----------------------------------------------------------------- copies
     def __getstate__(self) -> dict[str, Any]:
@@ -343,12 +400,13 @@ class BatchSimulator:
         return {
             "scenario": self.scenario,
             "batch": self.batch,
-            "threaded": self.threaded,
+            "threaded": self._step_kernel is kernels.step_envs_parallel,
             "arrays": (*self.state, *self.out, self._action, self._active),
         }
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
-        self.__init__(saved["scenario"], saved["batch"], parallel=saved["threaded"])  # type: ignore[misc]
+        threaded = saved["threaded"] and not _forked_from_omp
+        self.__init__(saved["scenario"], saved["batch"], parallel=threaded)  # type: ignore[misc]
         for dst, src in zip((*self.state, *self.out, self._action, self._active), saved["arrays"], strict=True):
             np.copyto(dst, src)
 
@@ -358,8 +416,9 @@ class BatchSimulator:
         ids = np.asarray(env_ids, dtype=np.int64)
         seed_arr = np.asarray(seeds, dtype=np.int64)
         # Many distinct environments start on all threads (the vector env's autoreset of a whole batch).
-        if self._pool is not None and self.batch >= ids.size >= PARALLEL_MIN_BATCH and np.unique(ids).size == ids.size:
-            failed = self._pool.init(ids, seed_arr)
+        threaded = self._step_kernel is kernels.step_envs_parallel and ids.size >= PARALLEL_MIN_BATCH
+        if threaded and np.unique(ids).size == ids.size:
+            failed = kernels.init_envs_parallel(ids, seed_arr, *self._init_args)
         else:
             failed = kernels.init_envs(ids, seed_arr, *self._init_args)
         if failed >= 0:
@@ -393,28 +452,25 @@ class BatchSimulator:
         action = self._action if action is None else action
         active = self._all if active is None else active
         if action is self._action and (active is self._all or active is self._active):
-            if self._pool is not None:
-                self._pool.step(masked=active is self._active)
-            else:
-                self._step_owned(active, action, self._step_args)
-        else:  # other buffers: the serial kernel, through the dispatcher (it checks their types)
-            kernels.step_envs(active, action, *self._step_args)
+            self._step_owned(*self._kernel_lead, active, action, self._step_args)
+        else:
+            self._step_kernel(*self._kernel_lead, active, action, *self._step_args)
 
     def _first_step_owned(self, *call: Any) -> None:
         """Step through the dispatcher, then bind later steps with the own buffers to its compiled overload.
 
-        ``call`` is ``(active, action, args)``. The kernel takes ~80 arguments, and the
+        ``call`` is ``(*lead, active, action, args)``. The kernel takes ~80 arguments, and the
         dispatcher types each of them on every call (several µs, as long as the env-step
         itself). The buffers owned here keep their types for the simulator's lifetime, so the
         overload compiled for them stays the right one.
         """
         self._dispatch_step(*call)
-        entry = compiled_overload(kernels.step_envs, call)
+        entry = compiled_overload(self._step_kernel, call)
         self._step_owned = entry if entry is not None else self._dispatch_step
 
     def _dispatch_step(self, *call: Any) -> None:
         *head, args = call
-        kernels.step_envs(*head, *args)
+        self._step_kernel(*head, *args)
 
     # ----------------------------------------------------------------- observe / reward / terminal
     def truncated(self) -> np.ndarray:
