@@ -7,6 +7,8 @@ Measures
   * raw core steps/s (``BatchSimulator``, batch of one);
   * native vector env env-steps/s at batch sizes 1, 16, 64, 256, 1024 (paper scenario), and the
     Stable-Baselines3 adapter at two sizes when SB3 is installed;
+  * when torch is installed, the vector env's stepping rate with a small PyTorch policy's
+    inference before every step (as in training) against a constant action, alternated;
   * step time vs step index over one 100,000-step episode (first vs last 1,000 steps);
   * peak RSS vs episode length (1k vs 100k steps, job log off, each in its own subprocess);
   * per-step time vs devices (UEs, sensors) and vs base stations;
@@ -360,6 +362,60 @@ def bench_sb3(min_seconds: float, repeats: int) -> dict[str, Any] | None:
     return out
 
 
+def bench_policy_loop(batches: tuple[int, ...], steps: int, rounds: int) -> dict[str, Any] | None:
+    """The vector env beside a PyTorch learner: a 2 x 64 MLP computes the actions before every step.
+
+    Training alternates policy inference and env steps in one process; the two compete for the
+    cores (numba's threads and torch's), so the stepping rate is measured both ways, alternated
+    ``rounds`` times: ``steps`` steps with the policy's actions (stepping time only, inference
+    timed apart) and as many with a constant action.
+    """
+    try:
+        import torch
+    except ImportError:
+        return None
+    import numpy as np
+
+    from metalore import MetaLoreVectorEnv
+
+    torch.manual_seed(0)
+    out: dict[str, Any] = {}
+    for batch in batches:
+        venv = MetaLoreVectorEnv(batch, "paper")
+        obs, _ = venv.reset(seed=0)
+        size = venv.single_observation_space.shape[0]
+        net = torch.nn.Sequential(
+            torch.nn.Linear(size, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(), torch.nn.Linear(64, 2)
+        )
+        constant = np.full((batch, 2), 0.5, dtype=np.float32)
+        venv.step(constant)
+        with_policy, without, inference = [], [], []
+        for _ in range(rounds):
+            for policy in (True, False):
+                step_s = infer_s = 0.0
+                for _ in range(steps):
+                    t0 = time.perf_counter()
+                    if policy:
+                        with torch.no_grad():
+                            actions = torch.sigmoid(net(torch.as_tensor(obs))).numpy()
+                    else:
+                        actions = constant
+                    t1 = time.perf_counter()
+                    obs = venv.step(actions)[0]
+                    step_s += time.perf_counter() - t1
+                    infer_s += t1 - t0
+                (with_policy if policy else without).append(batch * steps / step_s)
+                if policy:
+                    inference.append(infer_s / steps * 1e3)
+        out[str(batch)] = {
+            "with_policy": with_policy,
+            "without": without,
+            "inference_ms": inference,
+            "torch_threads": torch.get_num_threads(),
+        }
+    return out
+
+
 def bench_step_index(replays: int) -> dict[str, Any]:
     """Per-step time along one 100,000-step episode: first vs last 1,000 steps.
 
@@ -706,6 +762,19 @@ def render_table(report: dict[str, Any]) -> str:
             batch, _, lean = key.partition("-")
             label = f"SB3 adapter, {int(batch):,} envs" + (" (lean infos)" if lean else "")
             lines.append(f"  {label:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} env-steps/s")
+    loop = r.get("policy_loop")
+    lines += ["", "Vector env beside a PyTorch policy (2 x 64 MLP inference before every step; stepping rate alone)"]
+    if loop is None:
+        lines.append("  skipped: torch is not installed")
+    else:
+        for batch, v in loop.items():
+            rates = " ".join(f"{fmt(x)}" for x in v["with_policy"])
+            alone = " ".join(f"{fmt(x)}" for x in v["without"])
+            infer = " ".join(f"{x:.2f}" for x in v["inference_ms"])
+            lines.append(
+                f"  {int(batch):,} envs: with the policy {rates}; constant action {alone} env-steps/s"
+                f" (alternated); inference {infer} ms/step on {v['torch_threads']} torch threads"
+            )
     si = r["step_index"]
     lines += [
         "",
@@ -836,6 +905,7 @@ def main(argv: list[str] | None = None) -> int:
     results["core"] = bench_core(seconds, repeats)
     results["vector"] = bench_vector(seconds, repeats)
     results["sb3"] = bench_sb3(seconds, repeats)
+    results["policy_loop"] = bench_policy_loop((128, 1024), 300 if args.quick else 1000, 2 if args.quick else 3)
     results["step_index"] = bench_step_index(5 if args.quick else 15)
     results["scaling"] = bench_scaling(seconds / 2, repeats)
     results["mobile_env"] = bench_mobile_env(seconds, repeats)
