@@ -620,6 +620,17 @@ def assert_summaries_agree(tinfo: dict, oinfo: dict, num_envs: int) -> None:
             assert tinfo["summary"][key].dtype == values.dtype, key
 
 
+def step_both(theirs: gym.vector.VectorEnv, ours: gym.vector.VectorEnv, actions: np.ndarray) -> tuple:
+    """Step both vector envs; assert equal observations, rewards and flags; return (truncated, their info, our info)."""
+    tobs, trew, tterm, ttrunc, tinfo = theirs.step(actions)
+    oobs, orew, oterm, otrunc, oinfo = ours.step(actions)
+    np.testing.assert_array_equal(tobs, oobs)
+    np.testing.assert_array_equal(trew, orew)
+    np.testing.assert_array_equal(tterm, oterm)
+    np.testing.assert_array_equal(ttrunc, otrunc)
+    return ttrunc, tinfo, oinfo
+
+
 def gymnasium_vector_against_native(
     kind: str,
     env_id: str,
@@ -686,12 +697,7 @@ def gymnasium_vector_against_native(
                 seeds = [None if rng.random() < 0.5 else int(s) for s in rng.integers(0, 1000, num_envs)]
                 reset_both(int(rng.integers(1000)) if step % 2 else seeds, mask)
             actions = rng.uniform(0.0, 1.0, ours.action_space.shape).astype(np.float32)
-            tobs, trew, tterm, ttrunc, tinfo = theirs.step(actions)
-            oobs, orew, oterm, otrunc, oinfo = ours.step(actions)
-            np.testing.assert_array_equal(tobs, oobs)
-            np.testing.assert_array_equal(trew, orew)
-            np.testing.assert_array_equal(tterm, oterm)
-            np.testing.assert_array_equal(ttrunc, otrunc)
+            ttrunc, tinfo, oinfo = step_both(theirs, ours, actions)
             stepped = assert_infos_agree(tinfo, oinfo, num_envs)
             if mode == AutoresetMode.DISABLED:
                 assert stepped.all()  # nothing resets inside step()
@@ -787,12 +793,7 @@ def test_gymnasiums_vector_wrappers_see_the_native_env_as_its_sync_vector_env():
         episodes = completed = 0
         for _ in range(24):
             actions = rng.uniform(-1.5, 1.5, (3, 2))  # beyond the rescaled bounds: ClipAction's job
-            tobs, trew, tterm, ttrunc, tinfo = theirs.step(actions)
-            oobs, orew, oterm, otrunc, oinfo = ours.step(actions)
-            np.testing.assert_array_equal(tobs, oobs)
-            np.testing.assert_array_equal(trew, orew)
-            np.testing.assert_array_equal(tterm, oterm)
-            np.testing.assert_array_equal(ttrunc, otrunc)
+            _, tinfo, oinfo = step_both(theirs, ours, actions)
             assert len(oinfo) == 3
             for i in range(3):
                 # The single env reports the ages of the step's completed UE jobs (a tuple, empty if
