@@ -16,6 +16,10 @@ Measures
     (``--compare-python``) steps/s and step time vs step index of another simulator, such as the
     published MetaLore simulator, run in its own interpreter by ``compare_other.py``.
 
+Each run also measures how fast the machine is at its start and end (an interpreted loop and
+memory latency by working-set size), so that runs on machines of the same kind but of different
+speed, or a machine that changed speed during a run, can be told apart.
+
 Every target is printed with measured/target and PASS/FAIL; the table and all raw numbers
 (repeats, per-block step times, machine description) go to a JSON file.
 
@@ -101,6 +105,63 @@ def machine_info() -> dict[str, Any]:
         "gymnasium": gymnasium.__version__,
         "metalore": metalore.__version__,
     }
+
+
+# Working sets of the memory-latency probe: within a core's L2, about what the 1,024-environment
+# vector env touches per step (a few MiB), and well beyond the host's shared L3 (DRAM).
+LATENCY_WORKING_SETS_KIB = (256, 2 * 1024, 8 * 1024, 32 * 1024, 256 * 1024)
+LINE_BYTES = 64
+
+
+def chase_cycle(lines: int, seed: int = 0) -> Any:
+    """A random single cycle through ``lines`` cache lines: ``nxt[i * 8]`` holds the next line's slot.
+
+    The lines are linked in a random order, the last back to the first, so a chase visits every
+    line before it repeats; one int64 per 64-byte line is used, so every hop loads a different
+    line, in an order no prefetcher can guess.
+    """
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(lines) * (LINE_BYTES // 8)
+    nxt = np.zeros(lines * (LINE_BYTES // 8), dtype=np.int64)
+    nxt[order] = np.roll(order, -1)
+    return nxt
+
+
+def bench_machine_speed() -> dict[str, Any]:
+    """How fast this machine is now: a 10-million-iteration Python loop, and ns per dependent load.
+
+    The machines of this project's kind (2-core KVM guests) have differed by 3-4x in interpreted
+    speed between sessions, and the large vector batches depend on the share of the host's
+    cache the guest gets; these numbers let two runs be compared. Best of 3 each.
+    """
+    import numba
+
+    @numba.njit(cache=False)
+    def chase(nxt: Any, hops: int) -> int:
+        i = 0
+        for _ in range(hops):
+            i = nxt[i]
+        return i
+
+    loop_s = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(10_000_000):
+            pass
+        loop_s.append(time.perf_counter() - start)
+    latency = {}
+    for kib in LATENCY_WORKING_SETS_KIB:
+        nxt = chase_cycle(kib * 1024 // LINE_BYTES, seed=kib)
+        hops = 2_000_000
+        chase(nxt, nxt.size // 8)  # compile, and bring the working set in once
+        best = math.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            chase(nxt, hops)
+            best = min(best, (time.perf_counter() - start) / hops * 1e9)
+        latency[str(kib)] = best
+    return {"python_loop_10M_s": min(loop_s), "load_latency_ns": latency}
 
 
 def threading_layer() -> str:
@@ -712,6 +773,24 @@ def fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def speed_lines(speed: dict[str, Any] | None) -> list[str]:
+    """The machine-speed probe at the run's start and end, one line each (none in older reports)."""
+    if not speed:
+        return []
+    lines = []
+    for when in ("start", "end"):
+        s = speed[when]
+        latency = ", ".join(
+            f"{int(kib) // 1024} MiB" if int(kib) >= 1024 else f"{kib} KiB" for kib in s["load_latency_ns"]
+        )
+        values = " / ".join(f"{ns:.1f}" for ns in s["load_latency_ns"].values())
+        lines.append(
+            f"machine speed at the {when}: 10M-iteration Python loop {s['python_loop_10M_s']:.2f} s;"
+            f" dependent-load latency ({latency}) {values} ns"
+        )
+    return lines
+
+
 def render_table(report: dict[str, Any]) -> str:
     m, r = report["machine"], report["results"]
     lines = [
@@ -720,6 +799,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, gymnasium {m['gymnasium']}, "
         f"metalore {m['metalore']}; {m['platform']}",
         f"load average before / after: {report['load_before']} / {report['load_after']}",
+        *speed_lines(r.get("machine_speed")),
         "",
         "Targets (rates: best of repeats)",
         f"  {'metric':<48} {'measured':>14} {'target':>14} {'unit':>12} {'ratio':>7}  result",
@@ -899,6 +979,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds, repeats = (0.4, 3) if args.quick else (2.0, 5)
     load_before = [round(x, 2) for x in os.getloadavg()]
     started = time.perf_counter()
+    speed_before = bench_machine_speed()
     # Subprocess measurements first, while this process is still small.
     results: dict[str, Any] = {"first_step": bench_first_step(cold_vector=not args.quick), "rss": bench_rss()}
     results["single_env"] = bench_single_env(seconds, repeats)
@@ -914,6 +995,7 @@ def main(argv: list[str] | None = None) -> int:
         results["other"] = bench_other(
             args.compare_python, args.compare_module, ids, args.compare_make_kwargs, args.compare_long_steps
         )
+    results["machine_speed"] = {"start": speed_before, "end": bench_machine_speed()}
     report = {
         "mode": "quick" if args.quick else "full",
         "machine": machine_info(),

@@ -41,12 +41,17 @@ def test_bad_arguments_are_named(args, message):
     assert proc.returncode == 2 and message in proc.stderr
 
 
-def test_bench_table_shows_the_comparison_rows():
+def import_bench():
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import bench
     finally:
         sys.path.remove(str(BENCHMARKS))
+    return bench
+
+
+def test_bench_table_shows_the_comparison_rows():
+    bench = import_bench()
     rows = [
         {"module": "m", "id": "x-v0", "steps_per_s": 500.0, "long_steps": 2000, "window_steps": 1000,
          "window_ms": [2.0, 4.0], "resets_at": [2000]},
@@ -58,3 +63,32 @@ def test_bench_table_shows_the_comparison_rows():
     assert "last/first 2.00" in text
     assert "m:y-v0  error: NameNotFound: Environment y doesn't exist." in text
     assert bench.other_rows(None, 1.0) == []
+
+
+@pytest.mark.parametrize("lines", [1, 2, 37, 4096])
+def test_memory_latency_probe_chases_every_line_once_per_cycle(lines):
+    # The machine-speed probe times dependent loads along this cycle: it must visit every line
+    # (else a smaller working set is timed) and use one slot per 64-byte line.
+    bench = import_bench()
+    nxt = bench.chase_cycle(lines, seed=lines)
+    assert nxt.size == lines * 8
+    seen, i = [], 0
+    for _ in range(lines):
+        seen.append(i)
+        i = int(nxt[i])
+    assert i == 0 and sorted(seen) == list(range(0, lines * 8, 8))
+    assert not nxt.reshape(lines, 8)[:, 1:].any()  # the other slots of each line are never read
+
+
+def test_machine_speed_lines_show_both_ends_of_the_run():
+    bench = import_bench()
+    start = {"python_loop_10M_s": 0.5, "load_latency_ns": {"256": 4.0, "8192": 20.0}}
+    end = {"python_loop_10M_s": 1.5, "load_latency_ns": {"256": 4.5, "8192": 90.0}}
+    lines = bench.speed_lines({"start": start, "end": end})
+    assert lines == [
+        "machine speed at the start: 10M-iteration Python loop 0.50 s;"
+        " dependent-load latency (256 KiB, 8 MiB) 4.0 / 20.0 ns",
+        "machine speed at the end: 10M-iteration Python loop 1.50 s;"
+        " dependent-load latency (256 KiB, 8 MiB) 4.5 / 90.0 ns",
+    ]
+    assert bench.speed_lines(None) == []  # reports written before the probe existed
