@@ -109,7 +109,7 @@ def machine_info() -> dict[str, Any]:
 
 # Working sets of the memory-latency probe: within a core's L2, about what the 1,024-environment
 # vector env touches per step (a few MiB), and well beyond the host's shared L3 (DRAM).
-LATENCY_WORKING_SETS_KIB = (256, 2 * 1024, 8 * 1024, 32 * 1024, 256 * 1024)
+LATENCY_WORKING_SETS_KIB = (256, 1024, 2 * 1024, 4 * 1024, 8 * 1024, 32 * 1024, 256 * 1024)
 LINE_BYTES = 64
 
 
@@ -153,7 +153,7 @@ def bench_machine_speed() -> dict[str, Any]:
     latency = {}
     for kib in LATENCY_WORKING_SETS_KIB:
         nxt = chase_cycle(kib * 1024 // LINE_BYTES, seed=kib)
-        hops = 2_000_000
+        hops = 1_000_000
         chase(nxt, nxt.size // 8)  # compile, and bring the working set in once
         best = math.inf
         for _ in range(3):
