@@ -1005,11 +1005,13 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     report["checks"] = checks_from(results)
+    from metalore.io import write_text  # atomic: an interrupted run never leaves half a file
+
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")  # the numbers are safe before any formatting
+    write_text(out, json.dumps(report, indent=2) + "\n")  # the numbers are safe before any formatting
     report["table"] = render_table(report)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out, json.dumps(report, indent=2) + "\n")
     print(report["table"])
     print(f"\nwrote {out} ({report['wall_time_s']:.0f} s)")
     return 0

@@ -92,3 +92,23 @@ def test_machine_speed_lines_show_both_ends_of_the_run():
         " dependent-load latency (256 KiB, 8 MiB) 4.5 / 90.0 ns",
     ]
     assert bench.speed_lines(None) == []  # reports written before the probe existed
+
+
+def test_cache_share_script_pairs_each_probe_with_a_stepping_rate(tmp_path):
+    out = tmp_path / "share.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cache_share.py"), "--samples", "2", "--envs", "4", "--steps", "3",
+         "--json", str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    samples = json.loads(out.read_text())["samples"]
+    assert len(samples) == 2 and len(proc.stdout.strip().splitlines()) == 2
+    for sample in samples:
+        assert sample["envs"] == 4 and sample["env_steps_per_s"] > 0
+        assert list(sample["load_latency_ns"]) == ["256", "1024", "2048", "4096", "8192", "32768", "262144"]
+        assert all(ns > 0 for ns in sample["load_latency_ns"].values())
+    bad = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cache_share.py"), "--envs", "0"], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "0 is not a positive integer" in bad.stderr
