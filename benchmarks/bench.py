@@ -111,6 +111,7 @@ def machine_info() -> dict[str, Any]:
 # vector env touches per step (a few MiB), and well beyond the host's shared L3 (DRAM).
 LATENCY_WORKING_SETS_KIB = (256, 1024, 2 * 1024, 4 * 1024, 8 * 1024, 32 * 1024, 256 * 1024)
 LINE_BYTES = 64
+LATENCY_HOPS = 1_000_000  # per timed chase: ~0.2 s at main memory's latency
 
 
 def chase_cycle(lines: int, seed: int = 0) -> Any:
@@ -153,13 +154,12 @@ def bench_machine_speed() -> dict[str, Any]:
     latency = {}
     for kib in LATENCY_WORKING_SETS_KIB:
         nxt = chase_cycle(kib * 1024 // LINE_BYTES, seed=kib)
-        hops = 1_000_000
         chase(nxt, nxt.size // 8)  # compile, and bring the working set in once
         best = math.inf
         for _ in range(3):
             start = time.perf_counter()
-            chase(nxt, hops)
-            best = min(best, (time.perf_counter() - start) / hops * 1e9)
+            chase(nxt, LATENCY_HOPS)
+            best = min(best, (time.perf_counter() - start) / LATENCY_HOPS * 1e9)
         latency[str(kib)] = best
     return {"python_loop_10M_s": min(loop_s), "load_latency_ns": latency}
 
