@@ -1,7 +1,8 @@
 """Vector-env rate at a large batch beside the machine-speed probe, sample after sample.
 
-The rate at 1,024 environments depends on how much of the host's shared L3 the guest gets at the
-moment (docs/performance.md, "One session, one machine, the same code"). This alternates
+The rate at 1,024 environments swings by 2x on one machine, likely with the share of the host's
+shared L3 the guest gets at the moment (docs/performance.md, "One session, one machine, the same
+code"). This alternates
 ``bench.bench_machine_speed()`` (a Python loop and dependent-load latency by working-set size)
 with stepping the vector env, so the two can be read side by side::
 
