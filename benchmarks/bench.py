@@ -773,6 +773,11 @@ def fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def size_label(kib: str | int) -> str:
+    """A probe working set as printed: ``256 KiB``, ``8 MiB``."""
+    return f"{int(kib) // 1024} MiB" if int(kib) >= 1024 else f"{int(kib)} KiB"
+
+
 def speed_lines(speed: dict[str, Any] | None) -> list[str]:
     """The machine-speed probe at the run's start and end, one line each (none in older reports)."""
     if not speed:
@@ -780,9 +785,7 @@ def speed_lines(speed: dict[str, Any] | None) -> list[str]:
     lines = []
     for when in ("start", "end"):
         s = speed[when]
-        latency = ", ".join(
-            f"{int(kib) // 1024} MiB" if int(kib) >= 1024 else f"{kib} KiB" for kib in s["load_latency_ns"]
-        )
+        latency = ", ".join(size_label(kib) for kib in s["load_latency_ns"])
         values = " / ".join(f"{ns:.1f}" for ns in s["load_latency_ns"].values())
         lines.append(
             f"machine speed at the {when}: 10M-iteration Python loop {s['python_loop_10M_s']:.2f} s;"

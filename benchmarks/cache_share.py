@@ -30,10 +30,7 @@ def positive(text: str) -> int:
 
 
 def sample_line(sample: dict[str, Any]) -> str:
-    latency = " ".join(
-        f"{int(kib) // 1024} MiB {ns:.0f}" if int(kib) >= 1024 else f"{kib} KiB {ns:.0f}"
-        for kib, ns in sample["load_latency_ns"].items()
-    )
+    latency = " ".join(f"{bench.size_label(kib)} {ns:.0f}" for kib, ns in sample["load_latency_ns"].items())
     return (
         f"{sample['time']}  loop {sample['python_loop_10M_s']:.2f} s  latency (ns) {latency}"
         f"  | {sample['envs']:,} envs {sample['env_steps_per_s']:,.0f} env-steps/s"
