@@ -40,6 +40,7 @@ processes on a small machine only ever slow a run down.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -73,6 +74,8 @@ TARGET_FLAT_RSS = 0.10  # peak RSS at 100k steps vs 1k steps, relative growth
 # or take noise, so "no worse than linear" allows the 10% the other timing targets allow: the
 # per-device cost at 10x the devices at most 1.1 times that at 1x, i.e. a slope <= 1 + log10(1.1).
 TARGET_SCALING_SLOPE = 1.0 + math.log10(1.10)
+# Back-to-back rounds of the scaling configurations whose median slope the scaling checks judge.
+SCALING_ROUNDS = 15
 
 
 # --------------------------------------------------------------------------- helpers
@@ -112,6 +115,8 @@ def machine_info() -> dict[str, Any]:
 LATENCY_WORKING_SETS_KIB = (256, 1024, 2 * 1024, 4 * 1024, 8 * 1024, 32 * 1024, 256 * 1024)
 LINE_BYTES = 64
 LATENCY_HOPS = 1_000_000  # per timed chase: ~0.2 s at main memory's latency
+# The core probe before every timed repeat: an empty Python loop of ~5-10 ms on this machine kind.
+CORE_PROBE_ITERATIONS = 300_000
 
 
 def chase_cycle(lines: int, seed: int = 0) -> Any:
@@ -136,6 +141,25 @@ def bench_machine_speed() -> dict[str, Any]:
     speed between sessions, and the large vector batches depend on the share of the host's
     cache the guest gets; these numbers let two runs be compared. Best of 3 each.
     """
+    loop_s = [python_loop_s(10_000_000) for _ in range(3)]
+    latency = {}
+    for kib in LATENCY_WORKING_SETS_KIB:
+        nxt = chase_cycle(kib * 1024 // LINE_BYTES, seed=kib)
+        load_latency_ns(nxt, nxt.size // 8)  # compile, and bring the working set in once
+        latency[str(kib)] = min(load_latency_ns(nxt, LATENCY_HOPS) for _ in range(3))
+    return {"python_loop_10M_s": min(loop_s), "load_latency_ns": latency}
+
+
+def python_loop_s(iterations: int) -> float:
+    """Seconds of an empty interpreted ``for`` loop: how fast the core runs branchy code right now."""
+    start = time.perf_counter()
+    for _ in range(iterations):
+        pass
+    return time.perf_counter() - start
+
+
+@functools.cache
+def _chase_kernel() -> Callable[[Any, int], int]:
     import numba
 
     @numba.njit(cache=False)
@@ -145,23 +169,15 @@ def bench_machine_speed() -> dict[str, Any]:
             i = nxt[i]
         return i
 
-    loop_s = []
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(10_000_000):
-            pass
-        loop_s.append(time.perf_counter() - start)
-    latency = {}
-    for kib in LATENCY_WORKING_SETS_KIB:
-        nxt = chase_cycle(kib * 1024 // LINE_BYTES, seed=kib)
-        chase(nxt, nxt.size // 8)  # compile, and bring the working set in once
-        best = math.inf
-        for _ in range(3):
-            start = time.perf_counter()
-            chase(nxt, LATENCY_HOPS)
-            best = min(best, (time.perf_counter() - start) / LATENCY_HOPS * 1e9)
-        latency[str(kib)] = best
-    return {"python_loop_10M_s": min(loop_s), "load_latency_ns": latency}
+    return chase  # type: ignore[no-any-return]
+
+
+def load_latency_ns(nxt: Any, hops: int) -> float:
+    """ns per load of one timed chase of ``hops`` dependent loads along ``nxt`` (a ``chase_cycle``)."""
+    chase = _chase_kernel()
+    start = time.perf_counter()
+    chase(nxt, hops)
+    return (time.perf_counter() - start) / hops * 1e9
 
 
 def threading_layer() -> str:
@@ -174,9 +190,15 @@ def threading_layer() -> str:
 
 
 def timed_rate(step_chunk: Callable[[], int], min_seconds: float, min_steps: int, repeats: int) -> dict[str, Any]:
-    """Steps/s of ``step_chunk`` (which runs some steps and returns how many), best and median of repeats."""
-    rates = []
+    """Steps/s of ``step_chunk`` (which runs some steps and returns how many), best and median of repeats.
+
+    Each repeat is preceded by the core probe (``CORE_PROBE_ITERATIONS`` of an empty Python loop,
+    in ms; not part of the timing), so that a repeat's rate can be read against how fast the core
+    ran just before it: this machine's core speed swings by ~1.5x every few seconds.
+    """
+    rates, probes = [], []
     for _ in range(repeats):
+        probes.append(python_loop_s(CORE_PROBE_ITERATIONS) * 1e3)
         steps, start = 0, time.perf_counter()
         while True:
             steps += step_chunk()
@@ -184,7 +206,30 @@ def timed_rate(step_chunk: Callable[[], int], min_seconds: float, min_steps: int
             if elapsed >= min_seconds and steps >= min_steps:
                 break
         rates.append(steps / elapsed)
-    return {"best": max(rates), "median": statistics.median(rates), "repeats": rates}
+    return {"best": max(rates), "median": statistics.median(rates), "repeats": rates, "core_probe_ms": probes}
+
+
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time counters (``/proc/stat``: user, nice, system, idle, iowait, irq, softirq, steal).
+
+    None where there is no such file (not Linux) or it has no steal column.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    return [int(x) for x in fields[1:9]]
+
+
+def steal_percent(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share (%) of the CPU time between two ``cpu_ticks`` readings that the hypervisor gave to others."""
+    if before is None or after is None:
+        return None
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta)
+    return 100.0 * delta[7] / total if total > 0 else None
 
 
 def run_child(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -597,14 +642,13 @@ def scaling_runner(config: dict[str, Any]) -> dict[str, Any]:
     return {"core": core_chunk, "env": env_chunk, "min_steps": 2 * scenario.steps + 1, "sim": sim}
 
 
-def per_step_us(configs: list[dict[str, Any]], min_seconds: float, repeats: int) -> list[dict[str, Any]]:
-    """Per-step time (µs) of the raw core and of the Gymnasium env for each config, measured interleaved.
+def per_step_us(runners: list[dict[str, Any]], min_seconds: float, repeats: int) -> list[dict[str, Any]]:
+    """Per-step time (µs) of the raw core and of the Gymnasium env for each runner, measured interleaved.
 
     Every repeat times each config once, in turn, so that all sizes see the same phases of a
     machine whose speed drifts over seconds (measured one after the other, two identical
     configs of one run differed by a third); best and median over the repeats.
     """
-    runners = [scaling_runner(config) for config in configs]
     core: list[list[float]] = [[] for _ in runners]
     env: list[list[float]] = [[] for _ in runners]
     for _ in range(repeats):
@@ -623,6 +667,26 @@ def per_step_us(configs: list[dict[str, Any]], min_seconds: float, repeats: int)
     ]
 
 
+def round_slopes(groups: list[list[tuple[int, dict[str, Any]]]], window_s: float, rounds: int) -> list[list[float]]:
+    """Per group of (size, runner) pairs: the log-log slope of the core's per-step time, once per round.
+
+    A round times every runner of a group once, back to back, in windows of ``window_s`` (order
+    reversed every other round), so that the sizes compared within a round ran at the same machine
+    speed. This machine switches between speeds ~1.5x apart every few seconds; a slope between
+    best-of-repeats of 1-second windows compared one size's fast moments with another's slow
+    ones (one run measured the 100 + 100 configuration at 40.1 and 35.9 µs best, in two
+    instances, and the device slope at 1.04 from it; the median over rounds was 0.94 then).
+    """
+    slopes: list[list[float]] = [[] for _ in groups]
+    for r in range(rounds):
+        for g, group in enumerate(groups):
+            us = {}
+            for size, runner in group if r % 2 == 0 else group[::-1]:
+                us[size] = 1e6 / timed_rate(runner["core"], window_s, runner["min_steps"], 1)["best"]
+            slopes[g].append(loglog_slope([(size, us[size]) for size, _ in group]))
+    return slopes
+
+
 def loglog_slope(points: list[tuple[int, float]]) -> float:
     """Least-squares slope of log(time) against log(size): 1 = linear growth, below 1 = better."""
     xs = [math.log(n) for n, _ in points]
@@ -636,10 +700,11 @@ def worst_step(points: list[tuple[int, float]]) -> float:
     return max((t2 / t1) / (n2 / n1) for (n1, t1), (n2, t2) in itertools.pairwise(points))
 
 
-def bench_scaling(min_seconds: float, repeats: int) -> dict[str, Any]:
+def bench_scaling(min_seconds: float, repeats: int, rounds: int) -> dict[str, Any]:
     device_configs = [{} if size == (10, 15) else scaled_config(*size) for size in DEVICE_SIZES]
     bs_configs = [scaled_config(100, 100, num_bs) for num_bs in BS_COUNTS]
-    timings = per_step_us(device_configs + bs_configs, min_seconds, repeats)
+    runners = [scaling_runner(config) for config in device_configs + bs_configs]
+    timings = per_step_us(runners, min_seconds, repeats)
     devices = [
         {"ues": ues, "sensors": sensors, **timing}
         for (ues, sensors), timing in zip(DEVICE_SIZES, timings[: len(DEVICE_SIZES)], strict=True)
@@ -649,13 +714,22 @@ def bench_scaling(min_seconds: float, repeats: int) -> dict[str, Any]:
         for num_bs, timing in zip(BS_COUNTS, timings[len(DEVICE_SIZES) :], strict=True)
     ]
     # Growth is judged from 100 + 100 devices on: below that, fixed per-step costs dominate.
-    big = [d for d in devices if d["ues"] >= 100]
-    core = [(d["ues"] + d["sensors"], d["core_us"]) for d in big]
-    env = [(d["ues"] + d["sensors"], d["env_us"]) for d in big]
+    big = [i for i, (ues, _) in enumerate(DEVICE_SIZES) if ues >= 100]
+    device_group = [(sum(DEVICE_SIZES[i]), runners[i]) for i in big]
+    bs_group = list(zip(BS_COUNTS, runners[len(DEVICE_SIZES) :], strict=True))
+    device_rounds, bs_rounds = round_slopes([device_group, bs_group], min_seconds * 0.3, rounds)
+    core = [(d["ues"] + d["sensors"], d["core_us"]) for d in devices if d["ues"] >= 100]
+    env = [(d["ues"] + d["sensors"], d["env_us"]) for d in devices if d["ues"] >= 100]
     bs = [(c["bs"], c["core_us"]) for c in cells]
     return {
         "devices": devices,
         "base_stations": cells,
+        # The checks' values: medians over back-to-back rounds (see round_slopes).
+        "device_slope_core_rounds": device_rounds,
+        "device_slope_core_median": statistics.median(device_rounds),
+        "bs_slope_core_rounds": bs_rounds,
+        "bs_slope_core_median": statistics.median(bs_rounds),
+        # From the best of the interleaved repeats above, as reported before the rounds existed.
         "device_slope_core": loglog_slope(core),
         "device_slope_env": loglog_slope(env),
         "device_worst_step_core": worst_step(core),
@@ -754,15 +828,24 @@ def checks_from(results: dict[str, Any]) -> list[dict[str, Any]]:
         check("peak RSS growth, 100k vs 1k-step episode", abs(rss["ratio"] - 1.0), TARGET_FLAT_RSS, "|ratio-1|", False),
         check(
             "per-step cost vs devices, log-log slope (core)",
-            scaling["device_slope_core"],
+            scaling_slope(scaling, "device"),
             TARGET_SCALING_SLOPE,
             "slope",
             False,
         ),
         check(
-            "per-step cost vs BSs, log-log slope (core)", scaling["bs_slope_core"], TARGET_SCALING_SLOPE, "slope", False
+            "per-step cost vs BSs, log-log slope (core)",
+            scaling_slope(scaling, "bs"),
+            TARGET_SCALING_SLOPE,
+            "slope",
+            False,
         ),
     ]
+
+
+def scaling_slope(scaling: dict[str, Any], kind: str) -> float:
+    """The value a scaling check judges: the median over back-to-back rounds (best-of-repeats in older reports)."""
+    return float(scaling.get(f"{kind}_slope_core_median", scaling[f"{kind}_slope_core"]))
 
 
 def fmt(value: float) -> str:
@@ -794,6 +877,30 @@ def speed_lines(speed: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def steal_note(report: dict[str, Any]) -> str:
+    """The header's note of CPU time taken by the hypervisor (none in older reports, or off Linux)."""
+    steal = report.get("cpu_steal_percent")
+    return "" if steal is None else f"; CPU time stolen by the hypervisor during the run {steal:.1f}%"
+
+
+def probe_note(rate: dict[str, Any]) -> str:
+    """The range of the core probe before a row's repeats (none in reports from before the probe)."""
+    probes = rate.get("core_probe_ms")
+    return f"  (core probe {min(probes):.1f}-{max(probes):.1f} ms)" if probes else ""
+
+
+def round_lines(scaling: dict[str, Any], kind: str, label: str) -> list[str]:
+    """The scaling check's median over back-to-back rounds and their range (none in older reports)."""
+    rounds = scaling.get(f"{kind}_slope_core_rounds")
+    if not rounds:
+        return []
+    return [
+        f"  {label}: log-log slope core {scaling[f'{kind}_slope_core_median']:.2f}, the median over"
+        f" {len(rounds)} rounds of the sizes timed back to back (range {min(rounds):.2f}-{max(rounds):.2f};"
+        " the check's value)"
+    ]
+
+
 def render_table(report: dict[str, Any]) -> str:
     m, r = report["machine"], report["results"]
     lines = [
@@ -801,7 +908,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"({m['numba_threads']} numba threads, {m['numba_threading_layer']} layer)",
         f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, gymnasium {m['gymnasium']}, "
         f"metalore {m['metalore']}; {m['platform']}",
-        f"load average before / after: {report['load_before']} / {report['load_after']}",
+        f"load average before / after: {report['load_before']} / {report['load_after']}" + steal_note(report),
         *speed_lines(r.get("machine_speed")),
         "",
         "Targets (rates: best of repeats)",
@@ -837,7 +944,7 @@ def render_table(report: dict[str, Any]) -> str:
     ]
     for batch, v in r["vector"].items():
         label = f"vector env, {int(batch):,} envs" + (" (threads)" if v["threads"] else "")
-        lines.append(f"  {label:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} env-steps/s")
+        lines.append(f"  {label:<34} {fmt(v['best']):>12} / {fmt(v['median']):>12} env-steps/s" + probe_note(v))
     if r["sb3"] is None:
         lines.append("  SB3 adapter: skipped (stable-baselines3 not installed)")
     else:
@@ -900,10 +1007,12 @@ def render_table(report: dict[str, Any]) -> str:
         )
     lines += [
         f"  vs devices (from 100+100): log-log slope core {sc['device_slope_core']:.2f}, env "
-        f"{sc['device_slope_env']:.2f}; worst consecutive step (time growth / device growth) core "
-        f"{sc['device_worst_step_core']:.2f}, env {sc['device_worst_step_env']:.2f}",
-        f"  vs BSs (100+100 devices): log-log slope core {sc['bs_slope_core']:.2f}; worst consecutive step "
-        f"{sc['bs_worst_step_core']:.2f}",
+        f"{sc['device_slope_env']:.2f} (from the best of repeats); worst consecutive step (time growth / device "
+        f"growth) core {sc['device_worst_step_core']:.2f}, env {sc['device_worst_step_env']:.2f}",
+        *round_lines(sc, "device", "vs devices"),
+        f"  vs BSs (100+100 devices): log-log slope core {sc['bs_slope_core']:.2f} (from the best of repeats); "
+        f"worst consecutive step {sc['bs_worst_step_core']:.2f}",
+        *round_lines(sc, "bs", "vs BSs"),
     ]
     twins = [d for d in sc["devices"] if (d["ues"], d["sensors"]) == (100, 100)]
     twins += [c for c in sc["base_stations"] if c["bs"] == 1]
@@ -981,6 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
 
     seconds, repeats = (0.4, 3) if args.quick else (2.0, 5)
     load_before = [round(x, 2) for x in os.getloadavg()]
+    ticks_before = cpu_ticks()
     started = time.perf_counter()
     speed_before = bench_machine_speed()
     # Subprocess measurements first, while this process is still small.
@@ -991,7 +1101,7 @@ def main(argv: list[str] | None = None) -> int:
     results["sb3"] = bench_sb3(seconds, repeats)
     results["policy_loop"] = bench_policy_loop((128, 1024), 300 if args.quick else 1000, 2 if args.quick else 3)
     results["step_index"] = bench_step_index(5 if args.quick else 15)
-    results["scaling"] = bench_scaling(seconds / 2, repeats)
+    results["scaling"] = bench_scaling(seconds / 2, repeats, 5 if args.quick else SCALING_ROUNDS)
     results["mobile_env"] = bench_mobile_env(seconds, repeats)
     if args.compare_python:
         ids = args.compare_id or ["mobile-smart_city-smart_city_handler-v0"]
@@ -1004,6 +1114,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "load_before": load_before,
         "load_after": [round(x, 2) for x in os.getloadavg()],
+        "cpu_steal_percent": steal_percent(ticks_before, cpu_ticks()),
         "wall_time_s": time.perf_counter() - started,
         "results": results,
     }

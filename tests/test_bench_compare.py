@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -94,21 +95,118 @@ def test_machine_speed_lines_show_both_ends_of_the_run():
     assert bench.speed_lines(None) == []  # reports written before the probe existed
 
 
-def test_cache_share_script_pairs_each_probe_with_a_stepping_rate(tmp_path):
-    out = tmp_path / "share.json"
+def test_steal_share_and_notes_of_the_report():
+    bench = import_bench()
+    before = [100, 0, 50, 800, 0, 0, 0, 50]  # user nice system idle iowait irq softirq steal
+    after = [300, 0, 100, 1400, 0, 0, 0, 200]  # +200 +50 +600 +150 of 1,000 ticks
+    assert bench.steal_percent(before, after) == pytest.approx(15.0)
+    assert bench.steal_percent(before, before) is None  # no time passed
+    assert bench.steal_percent(None, after) is None
+    assert bench.steal_note({"cpu_steal_percent": 15.0}) == "; CPU time stolen by the hypervisor during the run 15.0%"
+    assert bench.steal_note({}) == ""  # reports from before the field, or off Linux
+    assert bench.probe_note({"core_probe_ms": [8.25, 5.75, 9.0]}) == "  (core probe 5.8-9.0 ms)"
+    assert bench.probe_note({"best": 1.0}) == ""
+    ticks = bench.cpu_ticks()
+    if Path("/proc/stat").exists():
+        assert ticks is not None and len(ticks) == 8 and all(t >= 0 for t in ticks)
+
+
+def test_timed_rate_records_a_core_probe_before_every_repeat():
+    bench = import_bench()
+    calls = []
+
+    def chunk() -> int:
+        calls.append(1)
+        return 10
+
+    rate = bench.timed_rate(chunk, min_seconds=0.0, min_steps=30, repeats=4)
+    assert len(calls) == 12 and len(rate["repeats"]) == 4  # 3 chunks reach 30 steps, per repeat
+    assert len(rate["core_probe_ms"]) == 4 and all(ms > 0 for ms in rate["core_probe_ms"])
+
+
+def import_swings():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import swings
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return swings
+
+
+def test_swings_summary_splits_samples_at_the_core_probe_quarters():
+    swings = import_swings()
+    probe = [5.0, 9.0, 6.0, 8.0, 5.5, 9.5, 6.5, 8.5]
+    us = [3.0, 4.2, 3.1, 4.0, 2.9, 4.4, 3.2, 4.1]  # slower kernel where the probe was slow
+    samples = [
+        {"t_s": i * 0.1, "core_probe_ms": p, "load_ns": 180.0 + i, "kernel_us": {"64": u, "1024": 2 * u}}
+        for i, (p, u) in enumerate(zip(probe, us, strict=True))
+    ]
+    summary = swings.summarize(samples, [64, 1024])
+    s64 = summary["64"]
+    assert s64["fastest_core_quarter_us"] == pytest.approx(2.95)  # the samples of probes 5.0 and 5.5
+    assert s64["slowest_core_quarter_us"] == pytest.approx(4.3)  # 9.0 and 9.5
+    assert s64["r_core_probe"] > 0.95 and summary["1024"]["median_us"] == pytest.approx(2 * s64["median_us"])
+    assert summary["core_probe_ms"] == {"min": 5.0, "median": 7.25, "max": 9.5}
+    assert swings.quartile_medians([1.0, 2.0], [10.0, 20.0]) == (10.0, 20.0)  # quarters of one sample each
+    assert math.isnan(swings.correlation([1.0, 1.0], [2.0, 3.0]))  # a constant series has no correlation
+    lines = swings.bin_lines(samples, [64, 1024], width_s=0.4)
+    assert len(lines) == 3 and lines[1].split()[:2] == ["0", "7.0"]  # t = 0, median probe of 5, 9, 6, 8
+
+
+def test_swings_script_samples_probes_and_kernel_bursts(tmp_path):
+    out = tmp_path / "swings.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "cache_share.py"), "--samples", "2", "--envs", "4", "--steps", "3",
+        [sys.executable, str(BENCHMARKS / "swings.py"), "--seconds", "0.5", "--batches", "2", "5",
          "--json", str(out)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    samples = json.loads(out.read_text())["samples"]
-    assert len(samples) == 2 and len(proc.stdout.strip().splitlines()) == 2
-    for sample in samples:
-        assert sample["envs"] == 4 and sample["env_steps_per_s"] > 0
-        assert list(sample["load_latency_ns"]) == ["256", "1024", "2048", "4096", "8192", "32768", "262144"]
-        assert all(ns > 0 for ns in sample["load_latency_ns"].values())
-    bad = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "cache_share.py"), "--envs", "0"], capture_output=True, text=True, check=False
-    )
-    assert bad.returncode == 2 and "0 is not a positive integer" in bad.stderr
+    report = json.loads(out.read_text())
+    assert report["kernel"] == "serial" and len(report["samples"]) >= 1
+    for sample in report["samples"]:
+        assert sample["core_probe_ms"] > 0 and sample["load_ns"] > 0
+        assert sorted(sample["kernel_us"]) == ["2", "5"] and all(us > 0 for us in sample["kernel_us"].values())
+    assert "5 envs:" in proc.stdout and "r with the core probe" in proc.stdout
+    refusals = ((["--batches", "0"], "0 is not a positive int"), (["--seconds", "x"], "x is not a positive float"))
+    for bad, message in refusals:
+        refused = subprocess.run(
+            [sys.executable, str(BENCHMARKS / "swings.py"), *bad], capture_output=True, text=True, check=False
+        )
+        assert refused.returncode == 2 and message in refused.stderr
+
+
+def test_scaling_slopes_are_taken_per_round_of_back_to_back_timings(monkeypatch):
+    bench = import_bench()
+    timed: list[str] = []
+    # A machine that runs every other round at half speed: per round, the sizes see one speed.
+    per_step_s = {"small": 1e-5, "mid": 3e-5, "big": 1e-4}  # linear in the device count (200, 600, 2,000)
+
+    def fake_timed_rate(chunk, min_seconds, min_steps, repeats):
+        timed.append(chunk)
+        slow = 2.0 if (len(timed) - 1) // 3 % 2 else 1.0
+        return {"best": 1.0 / (per_step_s[chunk] * slow)}
+
+    monkeypatch.setattr(bench, "timed_rate", fake_timed_rate)
+    group = [(200, {"core": "small", "min_steps": 1}), (600, {"core": "mid", "min_steps": 1})]
+    group.append((2000, {"core": "big", "min_steps": 1}))
+    (slopes,) = bench.round_slopes([group], window_s=0.1, rounds=4)
+    assert slopes == [pytest.approx(1.0)] * 4  # each round's sizes shared a speed: exactly linear
+    assert timed == ["small", "mid", "big", "big", "mid", "small"] * 2  # order reversed every other round
+    scaling = {"device_slope_core": 1.2, "device_slope_core_median": 0.95, "device_slope_core_rounds": [0.9, 0.95, 1.0]}
+    assert bench.scaling_slope(scaling, "device") == 0.95
+    assert bench.scaling_slope({"bs_slope_core": 0.5}, "bs") == 0.5  # reports from before the rounds
+    assert bench.round_lines(scaling, "device", "vs devices") == [
+        "  vs devices: log-log slope core 0.95, the median over 3 rounds of the sizes timed back to back"
+        " (range 0.90-1.00; the check's value)"
+    ]
+    assert bench.round_lines({"bs_slope_core": 0.5}, "bs", "vs BSs") == []
+
+
+def test_committed_results_render_with_this_version_of_the_table():
+    bench = import_bench()
+    report = json.loads((BENCHMARKS / "results.json").read_text())
+    table = bench.render_table(report)
+    assert table.splitlines()[0].startswith("MetaLore benchmark (")
+    assert [c["name"] for c in report["checks"]] == [c["name"] for c in bench.checks_from(report["results"])]
+    for check in report["checks"]:
+        assert f"{check['ratio']:.2f}  {check['result']}" in table
