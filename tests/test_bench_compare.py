@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import subprocess
@@ -42,13 +43,17 @@ def test_bad_arguments_are_named(args, message):
     assert proc.returncode == 2 and message in proc.stderr
 
 
-def import_bench():
+def import_script(name: str):
+    """A benchmarks/ script as a module (they import each other by name, so the folder joins the path)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        import bench
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
-    return bench
+
+
+def import_bench():
+    return import_script("bench")
 
 
 def test_bench_table_shows_the_comparison_rows():
@@ -124,17 +129,8 @@ def test_timed_rate_records_a_core_probe_before_every_repeat():
     assert len(rate["core_probe_ms"]) == 4 and all(ms > 0 for ms in rate["core_probe_ms"])
 
 
-def import_swings():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import swings
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return swings
-
-
 def test_swings_summary_splits_samples_at_the_core_probe_quarters():
-    swings = import_swings()
+    swings = import_script("swings")
     probe = [5.0, 9.0, 6.0, 8.0, 5.5, 9.5, 6.5, 8.5]
     us = [3.0, 4.2, 3.1, 4.0, 2.9, 4.4, 3.2, 4.1]  # slower kernel where the probe was slow
     samples = [
