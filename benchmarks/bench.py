@@ -17,8 +17,9 @@ Measures
     published MetaLore simulator, run in its own interpreter by ``compare_other.py``.
 
 Each run also measures how fast the machine is at its start and end (an interpreted loop and
-memory latency by working-set size), so that runs on machines of the same kind but of different
-speed, or a machine that changed speed during a run, can be told apart.
+memory latency by working-set size) and, before every timed repeat, runs a short core probe (an
+interpreted loop, recorded beside the repeat's rate), so that runs on machines of the same kind
+but of different speed, or a machine that changed speed during a run, can be told apart.
 
 Every target is printed with measured/target and PASS/FAIL; the table and all raw numbers
 (repeats, per-block step times, machine description) go to a JSON file.
@@ -138,8 +139,9 @@ def bench_machine_speed() -> dict[str, Any]:
     """How fast this machine is now: a 10-million-iteration Python loop, and ns per dependent load.
 
     The machines of this project's kind (2-core KVM guests) have differed by 3-4x in interpreted
-    speed between sessions, and the large vector batches depend on the share of the host's
-    cache the guest gets; these numbers let two runs be compared. Best of 3 each.
+    speed between sessions, and within a session each core switches between two speeds every
+    few seconds (docs/performance.md, "What swings"); these numbers let two runs be compared.
+    Best of 3 each.
     """
     loop_s = [python_loop_s(10_000_000) for _ in range(3)]
     latency = {}
@@ -675,7 +677,7 @@ def round_slopes(groups: list[list[tuple[int, dict[str, Any]]]], window_s: float
     speed. This machine switches between speeds ~1.5x apart every few seconds; a slope between
     best-of-repeats of 1-second windows compared one size's fast moments with another's slow
     ones (one run measured the 100 + 100 configuration at 40.1 and 35.9 µs best, in two
-    instances, and the device slope at 1.04 from it; the median over rounds was 0.94 then).
+    instances, and the device slope at 1.04 from it; 15 rounds right after gave a median of 0.94).
     """
     slopes: list[list[float]] = [[] for _ in groups]
     for r in range(rounds):

@@ -4,7 +4,7 @@ The same code has stepped 1,024 environments at 293k and at 610k env-steps/s wit
 on one machine (docs/performance.md, "What swings: the core, not the cache"). This script
 interleaves, for ``--seconds``, short measurements of
 
-* the core: an empty 300,000-iteration Python loop (~10-30 ms; branchy, load-heavy code, like
+* the core: an empty 300,000-iteration Python loop (~4-13 ms; branchy, load-heavy code, like
   the interpreter around the step and the step kernel itself);
 * memory: dependent loads along a random cycle through 8 MiB (a few MiB is what a step of
   1,024 environments touches), 100,000 of them;
@@ -45,7 +45,8 @@ def positive(kind: type) -> Any:
         except ValueError:
             value = 0
         if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} is not a positive {kind.__name__}: pass a number above 0")
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text} is not a positive {kind.__name__}: pass {what} above 0")
         return value
 
     return parse
