@@ -8,10 +8,12 @@ interleaves, for ``--seconds``, short measurements of
   the interpreter around the step and the step kernel itself);
 * memory: dependent loads along a random cycle through 8 MiB (a few MiB is what a step of
   1,024 environments touches), 100,000 of them;
-* the step kernel: a burst of ~4,096 env-steps at each ``--batches`` size (default 64, whose
-  state stays cached, and 1,024), on this thread unless ``--threads``;
+* the step kernel: a burst of ~16,384 env-steps at each ``--batches`` size (default 64, whose
+  state stays cached, and 1,024), on this thread unless ``--threads``, after one untimed step
+  (the probes evict the caches: bursts of 4 steps at 1,024 environments right after them
+  measured ~1.5x the time per env-step of continuous stepping);
 
-so that each sample holds all of them within ~0.1 s. It prints the samples' medians per time
+so that each sample holds all of them within ~0.1-0.2 s. It prints the samples' medians per time
 bin, then for each batch size the correlation of its µs per env-step with the two probes, and
 its medians in the quarter of the samples where the core probe was fastest and the quarter
 where it was slowest::
@@ -35,7 +37,7 @@ import bench  # (the probes live there)
 
 MEMORY_PROBE_MIB = 8
 MEMORY_PROBE_HOPS = 100_000
-ENV_STEPS_PER_BURST = 4_096
+ENV_STEPS_PER_BURST = 16_384
 
 
 def positive(kind: type) -> Any:
@@ -173,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         sample["load_ns"] = bench.load_latency_ns(nxt, MEMORY_PROBE_HOPS)
         sample["kernel_us"] = {}
         for batch, sim in sims.items():
-            steps = max(1, min(ENV_STEPS_PER_BURST // batch, episode))
-            if int(sim.state.t[0]) + steps > episode:  # (all environments of a burst share t)
+            steps = max(1, min(ENV_STEPS_PER_BURST // batch, episode - 1))
+            if int(sim.state.t[0]) + 1 + steps > episode:  # (all environments of a burst share t)
                 restart(sim)
+            sim.step()  # untimed: refills the caches the probes (and the other batch) evicted
             start = time.perf_counter()
             for _ in range(steps):
                 sim.step()
