@@ -219,6 +219,27 @@ def test_editing_an_imported_core_file_recompiles_a_cached_caller(tmp_path):
     assert run() == (42, 1)
 
 
+def test_a_core_function_that_cannot_be_cached_warns_instead_of_failing(tmp_path):
+    # numba reads its locator's _py_file to warn that a function cannot be cached (here: it reads
+    # the thread count, a dynamic global); the core's locator must pass that through.
+    package = Path(metalore.__file__).resolve().parent
+    shutil.copytree(package, tmp_path / "metalore", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "metalore" / "core" / "_probe_uncachable.py").write_text(
+        "import numba as nb\n\n\n@nb.njit(cache=True)\ndef threads():\n    return nb.get_num_threads()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import metalore.core\nfrom metalore.core._probe_uncachable import threads\n"
+         "print(threads())"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 1
+    assert 'Cannot cache compiled function "threads"' in done.stderr and "_probe_uncachable.py" in done.stderr
+
+
 def test_the_cache_stamp_hook_is_installed_first():
     assert install_cache_stamp()
     classes = jit._CACHE_IMPL._locator_classes

@@ -216,6 +216,32 @@ def test_read_step_takes_any_boolean_mask_of_the_batch_length():
         sim.read_step(mask[None])
 
 
+def test_threaded_simulators_read_the_step_on_their_threads_with_the_serial_values():
+    # A threaded simulator reads each thread's part of the batch on that thread; the values must
+    # be the serial pass's, for any mask, part count (more parts than threads too) and batch size.
+    for batch in (3, 64, 200):
+        threaded = BatchSimulator(make_scenario("paper", {"episode": {"steps": 20}}), batch=batch, parallel=True)
+        threaded.reset(np.arange(batch), np.arange(batch) + 11)
+        rng = np.random.default_rng(batch)
+        for _ in range(25):  # past the episode end: truncated sub-envs in the read-outs
+            threaded.action[:] = rng.uniform(0.0, 1.0, threaded.action.shape)
+            threaded.step()
+            stepped = rng.random(batch) < 0.7
+            readout = threaded.read_step(stepped)
+            args = (stepped, threaded.params.steps, threaded.state.t, threaded.out.reward, threaded.out.step_counts)
+            args += (threaded.out.done_n, threaded.out.done_age_sum, threaded.state.bq_len)
+            for parts in (None, 1, 5):
+                expected = simulator_module._read_step(*args)
+                got = readout if parts is None else simulator_module._read_step_parallel(parts, *args)
+                for field, want, value in zip(StepReadout._fields, expected, got, strict=True):
+                    assert value.dtype == want.dtype, field
+                    np.testing.assert_array_equal(value, want, err_msg=field)
+        assert threaded._read_entry is not None and threaded.read_step(stepped).truncated.any()
+    threaded._use_serial_kernel()  # as after a fork: the threads are gone, so is the threaded reader
+    assert threaded._read_entry is None
+    np.testing.assert_array_equal(threaded.read_step(stepped).counts, expected[1])
+
+
 def test_nearest_rank_percentiles_equal_searchsorted_per_row():
     rng = np.random.default_rng(0)
     hists = rng.integers(0, 4, size=(200, 12)) * (rng.random((200, 12)) < 0.3)

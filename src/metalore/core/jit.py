@@ -90,6 +90,12 @@ class _CoreSourcesLocator(_LOCATOR_BASE):
     def get_source_stamp(self) -> Any:
         return (self._inner.get_source_stamp(), core_sources_digest(self._module))
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else numba reads of its locator (``_py_file`` when it warns that a function cannot be cached)."""
+        if name == "_inner":  # not set yet: no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
     @classmethod
     def from_function(cls, py_func: Any, py_file: str) -> _CoreSourcesLocator | None:
         try:

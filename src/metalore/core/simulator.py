@@ -181,35 +181,77 @@ def clip_actions(actions, low, symmetric, out):
     return True
 
 
+@nb.njit(cache=True, inline="always")
+def _read_one(b, stepped, steps, t, reward, step_counts, done_n, done_age_sum, bq_len, out):
+    """Environment ``b``'s fields of ``StepReadout`` into the arrays ``out``."""
+    step_t, counts, aori, aosi, ue_done, step_reward, truncated, queue_lengths = out
+    queue_lengths[b] = bq_len[b]
+    step_t[b] = t[b] - 1
+    for c in range(step_counts.shape[1]):
+        counts[4 * c, b] = np.int64(step_counts[b, c, GEN_JOBS])
+        counts[4 * c + 1, b] = np.int64(step_counts[b, c, SENT_JOBS])
+        counts[4 * c + 2, b] = np.int64(step_counts[b, c, DONE_JOBS])
+        counts[4 * c + 3, b] = np.int64(step_counts[b, c, DROP_UL_JOBS] + step_counts[b, c, DROP_MEC_JOBS])
+    if not stepped[b]:  # as in Gymnasium's vector envs, masked-out counts are zero
+        for i in range(counts.shape[0]):
+            counts[i, b] = 0
+    n = done_n[b]
+    # Integer sums, exact: the same value as summing the done_n ages one by one.
+    aori[b] = done_age_sum[b, 0] / n if stepped[b] and n > 0 else np.nan
+    aosi[b] = done_age_sum[b, 1] / n if stepped[b] and n > 0 else np.nan
+    ue_done[b] = stepped[b] and done_n[b] > 0
+    step_reward[b] = reward[b] if stepped[b] else 0.0
+    truncated[b] = stepped[b] and t[b] >= steps
+
+
+@nb.njit(cache=True)
+def _readout_arrays(batch, classes, bq_len):
+    """New arrays for the fields of one ``StepReadout``."""
+    return (
+        np.empty(batch, np.int64),
+        np.empty((classes * 4, batch), np.int64),
+        np.empty(batch),
+        np.empty(batch),
+        np.empty(batch, np.bool_),
+        np.empty(batch),
+        np.empty(batch, np.bool_),
+        np.empty_like(bq_len),
+    )
+
+
+@nb.njit(cache=True)
+def _read_range(lo, hi, stepped, steps, t, reward, step_counts, done_n, done_age_sum, bq_len, out):
+    """``_read_one`` for the environments ``lo <= b < hi``."""
+    for b in range(lo, hi):
+        _read_one(b, stepped, steps, t, reward, step_counts, done_n, done_age_sum, bq_len, out)
+
+
 @nb.njit(cache=True)
 def _read_step(stepped, steps, t, reward, step_counts, done_n, done_age_sum, bq_len):
     """The fields of ``StepReadout`` in one pass over the batch."""
-    batch, classes = step_counts.shape[0], step_counts.shape[1]
-    step_t = np.empty(batch, np.int64)
-    counts = np.empty((classes * 4, batch), np.int64)
-    aori, aosi = np.empty(batch), np.empty(batch)
-    ue_done = np.empty(batch, np.bool_)
-    step_reward = np.empty(batch)
-    truncated = np.empty(batch, np.bool_)
-    queue_lengths = bq_len.copy()
-    for b in range(batch):
-        step_t[b] = t[b] - 1
-        for c in range(classes):
-            counts[4 * c, b] = np.int64(step_counts[b, c, GEN_JOBS])
-            counts[4 * c + 1, b] = np.int64(step_counts[b, c, SENT_JOBS])
-            counts[4 * c + 2, b] = np.int64(step_counts[b, c, DONE_JOBS])
-            counts[4 * c + 3, b] = np.int64(step_counts[b, c, DROP_UL_JOBS] + step_counts[b, c, DROP_MEC_JOBS])
-        if not stepped[b]:  # as in Gymnasium's vector envs, masked-out counts are zero
-            for i in range(classes * 4):
-                counts[i, b] = 0
-        n = done_n[b]
-        # Integer sums, exact: the same value as summing the done_n ages one by one.
-        aori[b] = done_age_sum[b, 0] / n if stepped[b] and n > 0 else np.nan
-        aosi[b] = done_age_sum[b, 1] / n if stepped[b] and n > 0 else np.nan
-        ue_done[b] = stepped[b] and done_n[b] > 0
-        step_reward[b] = reward[b] if stepped[b] else 0.0
-        truncated[b] = stepped[b] and t[b] >= steps
-    return step_t, counts, aori, aosi, ue_done, step_reward, truncated, queue_lengths
+    out = _readout_arrays(step_counts.shape[0], step_counts.shape[1], bq_len)
+    _read_range(0, step_counts.shape[0], stepped, steps, t, reward, step_counts, done_n, done_age_sum, bq_len, out)
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def _read_step_parallel(workers, stepped, steps, t, reward, step_counts, done_n, done_age_sum, bq_len):
+    """``_read_step`` on ``workers`` threads, for the simulators that step on them.
+
+    Thread w reads the w-th contiguous part of the batch (iteration w of a parallel loop runs on
+    thread w, as in ``kernels.step_envs_parallel``, whose threads step such parts first), so each
+    thread reads the rows it has just written, still in its core's cache; read on one thread,
+    they came from the other core or from memory (1,024 environments: ~0.17 µs per env-step,
+    ~6% of the vector env's step; A/B in one process: 2.12/2.76 against 1.91/2.63 µs per
+    env-step min/median). (The per-environment body is called, not written into the parallel
+    loop: numba 0.68 lowered that loop's conditional stores wrongly, leaving them unwritten.)
+    """
+    batch = step_counts.shape[0]
+    out = _readout_arrays(batch, step_counts.shape[1], bq_len)
+    for w in nb.prange(workers):
+        lo, hi = w * batch // workers, (w + 1) * batch // workers
+        _read_range(lo, hi, stepped, steps, t, reward, step_counts, done_n, done_age_sum, bq_len, out)
+    return out
 
 
 # Keys of an episode summary, in order: the rows of _summary_rows.
@@ -387,6 +429,7 @@ class BatchSimulator:
         self._step_kernel = kernels.step_envs
         self._kernel_lead = ()
         self._step_owned = self._first_step_owned
+        self._read_entry = None  # (it read on the threads too)
         _threaded_sims.discard(self)
 
     # ----------------------------------------------------------------- copies
@@ -561,12 +604,16 @@ class BatchSimulator:
         if stepped.shape != (self.batch,):
             raise ValueError(f"stepped has shape {stepped.shape}, expected ({self.batch},): one flag per environment")
         out = self.out
-        args: tuple[Any, ...] = (stepped, self.params.steps, self.state.t, out.reward, out.step_counts)
+        threaded = self._step_kernel is kernels.step_envs_parallel
+        # (the threaded reader's parts: one per cursor of the threaded kernel, one per thread)
+        args: tuple[Any, ...] = (len(self._kernel_lead[0]),) if threaded else ()
+        args += (stepped, self.params.steps, self.state.t, out.reward, out.step_counts)
         args += (out.done_n, out.done_age_sum, self.state.bq_len)
         if self._read_entry is not None:  # all arguments are of the types it was compiled for
             return StepReadout(*self._read_entry(*args))
-        readout = StepReadout(*_read_step(*args))
-        self._read_entry = compiled_overload(_read_step, args)
+        reader = _read_step_parallel if threaded else _read_step
+        readout = StepReadout(*reader(*args))
+        self._read_entry = compiled_overload(reader, args)
         return readout
 
     def step_counts(self, b: int) -> dict[str, dict[str, float]]:
