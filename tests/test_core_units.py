@@ -18,7 +18,14 @@ import metalore
 from metalore.config import make_scenario
 from metalore.core import jit, kernels
 from metalore.core.atomic import fetch_add
-from metalore.core.channel import OKUMURA_HATA, UMI_38901, path_loss_db, snr_linear
+from metalore.core.channel import (
+    OKUMURA_HATA,
+    UMI_38901,
+    okumura_hata_power_law,
+    path_loss_db,
+    snr_linear,
+    snr_power_law,
+)
 from metalore.core.jit import install_cache_stamp
 from metalore.core.rng import poisson_at_least_one, poisson_cdf_table, seed_streams, uniform
 from metalore.core.simulator import BatchSimulator, nearest_rank_percentile
@@ -38,6 +45,23 @@ def test_snr_uses_consistent_units():
     # 40 dBm - 95.29 dB = -55.29 dBm = 2.96e-9 W; over 1e-12 W noise -> SNR ~ 2958.
     assert snr_linear(40.0, 95.29, 1e-12) == pytest.approx(10 ** (-55.29 / 10) / 1000 / 1e-12, rel=1e-12)
     assert snr_linear(40.0, 95.29, 1e-12) == pytest.approx(2958, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("frequency_mhz", "bs_height_m", "device_height_m", "tx_power_dbm", "noise_w"),
+    [(3500.0, 40.0, 1.5, 40.0, 1e-12), (900.0, 30.0, 10.0, 46.0, 1e-13), (1500.0, 200.0, 1.0, 20.0, 4e-12)],
+)
+def test_okumura_hata_power_law_equals_the_db_form(frequency_mhz, bs_height_m, device_height_m, tx_power_dbm, noise_w):
+    # The kernel's form (one pow of the squared distance) against MODEL.md's dB formula,
+    # from the clamped near field (0.5 m -> 1 m) to 20 km.
+    gain, exponent = okumura_hata_power_law(frequency_mhz, bs_height_m, device_height_m, tx_power_dbm, noise_w)
+    for distance in [0.0, 0.5, 1.0, 3.7, 50.0, 141.42, 999.9, 5_000.0, 20_000.0]:
+        loss = path_loss_db(OKUMURA_HATA, distance, frequency_mhz, bs_height_m, device_height_m, False)
+        expected = snr_linear(tx_power_dbm, loss, noise_w)
+        assert snr_power_law(distance * distance, gain, exponent) == pytest.approx(expected, rel=1e-12, abs=0.0)
+    # 50 m on the paper scenario's link: the hand-worked 95.29 dB -> SNR ~ 2958.
+    gain, exponent = okumura_hata_power_law(3500.0, 40.0, 1.5, 40.0, 1e-12)
+    assert snr_power_law(2500.0, gain, exponent) == pytest.approx(2958, rel=1e-3)
 
 
 def test_umi_los_and_nlos():

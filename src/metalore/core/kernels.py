@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from metalore.core.atomic import fetch_add
-from metalore.core.channel import OKUMURA_HATA, okumura_hata_from_logs, path_loss_db, snr_linear
+from metalore.core.channel import OKUMURA_HATA, path_loss_db, snr_linear, snr_power_law
 from metalore.core.jit import STEP_PATH
 from metalore.core.prefetch import prefetch
 from metalore.core.rng import (
@@ -235,24 +235,24 @@ def _place_sensors(rng_s, pos_m, num_ues, bs_pos_m, area_w, area_h, r_min, r_max
 
 @nb.njit(inline="always", **STEP_PATH)
 def _associate(
-    b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency, bs_log10_height,
+    b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, link_gain, link_exponent,
     dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr, spectral_eff,
 ):  # fmt: skip
     """Link of device ``d`` at its current position: the BS of strongest SNR, -1 below the threshold.
 
-    Ties go to the lowest BS id. Okumura-Hata takes the per-BS logarithms precomputed in
-    ``Params`` (same expression as ``core.channel.okumura_hata_db``, so the same result).
+    Ties go to the lowest BS id. Okumura-Hata evaluates its power-law form with the per-link
+    constants of ``Params`` (``core.channel.okumura_hata_power_law``): one ``pow`` per link.
     """
     best_m, best_snr = -1, -1.0
     for m in range(bs_pos_m.shape[0]):
         dx = pos_m[b, d, 0] - bs_pos_m[m, 0]
         dy = pos_m[b, d, 1] - bs_pos_m[m, 1]
-        dist = math.sqrt(dx * dx + dy * dy)
         if channel_model == OKUMURA_HATA:
-            loss = okumura_hata_from_logs(dist, bs_log10_frequency[m], bs_log10_height[m], dev_height_m[d])
+            s = snr_power_law(dx * dx + dy * dy, link_gain[m, d], link_exponent[m])
         else:
+            dist = math.sqrt(dx * dx + dy * dy)
             loss = path_loss_db(channel_model, dist, bs_frequency_mhz[m], bs_height_m[m], dev_height_m[d], los)
-        s = snr_linear(bs_tx_power_dbm[m], loss, dev_noise_w[d])
+            s = snr_linear(bs_tx_power_dbm[m], loss, dev_noise_w[d])
         if s > best_snr:
             best_m, best_snr = m, s
     snr[b, d] = best_snr
@@ -269,7 +269,7 @@ def _init_one(
     seed,
     # Params
     steps, dt_s, area_w_m, area_h_m, num_ues, bs_pos_m, bs_bandwidth_hz, bs_frequency_mhz, bs_tx_power_dbm,
-    bs_height_m, bs_log10_frequency, bs_log10_height, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
+    bs_height_m, link_gain, link_exponent, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
     dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
     place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
     sensor_data_cdf, sensor_compute_cdf, ue_data_guide, ue_compute_guide, sensor_data_guide, sensor_compute_guide,
@@ -320,8 +320,8 @@ def _init_one(
     _build_sensor_grid(pos_m[b], num_ues, grid_cell_m, grid_nx, grid_ny, grid_start[b], grid_items[b])
     for d in range(pos_m.shape[1]):  # UEs too, so the state is complete before the first step
         _associate(
-            b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency,
-            bs_log10_height, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+            b, d, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, link_gain,
+            link_exponent, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
             spectral_eff,
         )  # fmt: skip
     return INIT_OK
@@ -473,7 +473,7 @@ def _step_block(
     action,
     # Params
     steps, dt_s, area_w_m, area_h_m, num_ues, bs_pos_m, bs_bandwidth_hz, bs_frequency_mhz, bs_tx_power_dbm,
-    bs_height_m, bs_log10_frequency, bs_log10_height, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
+    bs_height_m, link_gain, link_exponent, bs_compute_ups, bs_queue_capacity, dev_height_m, dev_noise_w, dev_snr_threshold,
     dev_queue_capacity, mobility, speed_mps, ue_pinned, ue_pos_m, sensor_pinned, sensor_pos_m, place_min_m,
     place_max_m, place_sep_m, phase_start, phase_request_p, phase_period, ue_data_cdf, ue_compute_cdf,
     sensor_data_cdf, sensor_compute_cdf, ue_data_guide, ue_compute_guide, sensor_data_guide, sensor_compute_guide,
@@ -518,8 +518,8 @@ def _step_block(
         # Sensors never move: their links were set at reset, only the UEs' are recomputed.
         for k in range(num_ues):
             _associate(
-                b, k, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, bs_log10_frequency,
-                bs_log10_height, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
+                b, k, pos_m, bs_pos_m, bs_frequency_mhz, bs_tx_power_dbm, bs_height_m, link_gain,
+                link_exponent, dev_height_m, dev_noise_w, dev_snr_threshold, channel_model, los, assoc, snr,
             spectral_eff,
             )  # fmt: skip
 

@@ -9,8 +9,10 @@ its waypoint), so that the two produce identical trajectories.
 
 Shared with the kernel, and tested on their own: the random primitives of ``core.rng``
 (``seed_streams``, ``uniform``, ``poisson_at_least_one``, ``poisson_cdf_table``) and the
-channel functions of ``core.channel`` (``path_loss_db``, ``snr_linear``). Everything else is
-written here independently from the scenario's config mapping (not from ``core.state.Params``).
+channel functions of ``core.channel`` (``path_loss_db``, ``snr_linear``, and the power-law
+form of Okumura-Hata that the kernel evaluates: ``okumura_hata_power_law``,
+``snr_power_law``). Everything else is written here independently from the scenario's config
+mapping (not from ``core.state.Params``).
 Initial placement is re-implemented too: it must draw the placement stream in the kernel's
 order (per UE: x, y if not pinned, then the waypoint's x, y; then the sensors by rejection
 in their BS's annulus), so a reference episode starts where the compiled one does.
@@ -30,7 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from metalore.config import ConfigError, Scenario
-from metalore.core.channel import MODEL_IDS, path_loss_db, snr_linear
+from metalore.core.channel import (
+    MODEL_IDS,
+    OKUMURA_HATA,
+    okumura_hata_power_law,
+    path_loss_db,
+    snr_linear,
+    snr_power_law,
+)
 from metalore.core.rng import (
     MOBILITY,
     NUM_STREAMS,
@@ -106,6 +115,13 @@ class ReferenceSim:
         self.channel_model = MODEL_IDS[cfg["channel"]["model"]]
         self.scheduler = cfg["scheduler"]["model"]
         self.device_cfg = [cfg["ue"]] * self.num_ues + [cfg["sensor"]] * self.num_sensors
+        bs = cfg["bs"]
+        self.power_law = [  # (gain, exponent) of each device's Okumura-Hata links
+            okumura_hata_power_law(
+                bs["frequency_mhz"], bs["height_m"], dev["height_m"], bs["tx_power_dbm"], dev["noise_w"]
+            )
+            for dev in self.device_cfg
+        ]
         self.mec_capacity = int(cfg["bs"]["queue_capacity"])
         self.data_cdf = [poisson_cdf_table(cfg[kind]["data_mbit_mean"]) for kind in CLASS_NAMES]
         self.compute_cdf = [poisson_cdf_table(cfg[kind]["compute_units_mean"]) for kind in CLASS_NAMES]
@@ -215,6 +231,9 @@ class ReferenceSim:
             snrs = []
             for m, (bx, by) in enumerate(self.bs_pos):
                 dx, dy = self.pos[d][0] - bx, self.pos[d][1] - by
+                if self.channel_model == OKUMURA_HATA:  # its power-law form, as the kernel evaluates it
+                    snrs.append((snr_power_law(dx * dx + dy * dy, *self.power_law[d]), m))
+                    continue
                 distance = math.sqrt(dx * dx + dy * dy)
                 loss = path_loss_db(
                     self.channel_model, distance, bs["frequency_mhz"], bs["height_m"], dev["height_m"], los

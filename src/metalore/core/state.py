@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from metalore.config import Scenario
-from metalore.core.channel import MODEL_IDS
+from metalore.core.channel import MODEL_IDS, okumura_hata_power_law
 from metalore.core.rng import NUM_STREAMS, poisson_cdf_table, poisson_guide_table
 
 UE, SENSOR = 0, 1
@@ -155,8 +155,8 @@ class Params(NamedTuple):
     bs_frequency_mhz: np.ndarray  # (M,) float64, carrier frequency (MHz)
     bs_tx_power_dbm: np.ndarray  # (M,) float64, transmit power of the link budget (dBm)
     bs_height_m: np.ndarray  # (M,) float64
-    bs_log10_frequency: np.ndarray  # (M,) float64, log10 of bs_frequency_mhz (hoisted out of every link)
-    bs_log10_height: np.ndarray  # (M,) float64, log10 of bs_height_m
+    link_gain: np.ndarray  # (M, D) float64, Okumura-Hata SNR of BS m's link to device d at 1 km (see core.channel)
+    link_exponent: np.ndarray  # (M,) float64, its power of the squared distance in km^2
     bs_compute_ups: np.ndarray  # (M,) float64, MEC compute (units/s)
     bs_queue_capacity: int  # MEC queue capacity (jobs, per queue)
     dev_height_m: np.ndarray  # (D,) float64
@@ -275,6 +275,19 @@ def _phases(scenario: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return start, prob, period
 
 
+def _okumura_hata_links(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """``Params.link_gain`` (M, D) and ``link_exponent`` (M,): each link's SNR as a power of the squared distance."""
+    bs = scenario.config["bs"]
+    heights, noises = _per_device(scenario, "height_m"), _per_device(scenario, "noise_w")
+    links = [
+        okumura_hata_power_law(bs["frequency_mhz"], bs["height_m"], float(h), bs["tx_power_dbm"], float(w))
+        for h, w in zip(heights, noises, strict=True)
+    ]
+    gain = np.array([[g for g, _ in links]] * scenario.num_bs, dtype=np.float64).reshape(scenario.num_bs, len(links))
+    exponent = np.full(scenario.num_bs, links[0][1] if links else 0.0)
+    return gain, exponent
+
+
 def build_params(scenario: Scenario) -> Params:
     """Turn a validated scenario into the kernels' parameter arrays."""
     cfg = scenario.config
@@ -286,6 +299,7 @@ def build_params(scenario: Scenario) -> Params:
     phase_start, phase_p, phase_period = _phases(scenario)
     bs = cfg["bs"]
     placement = cfg["sensor"]["placement"]
+    link_gain, link_exponent = _okumura_hata_links(scenario)
     # Poisson tables of job sizes, one per class and quantity (each also gets a guide table).
     cdf = {
         f"{cls}_{what}": poisson_cdf_table(cfg[cls][key])
@@ -303,8 +317,8 @@ def build_params(scenario: Scenario) -> Params:
         bs_frequency_mhz=np.full(m, bs["frequency_mhz"]),
         bs_tx_power_dbm=np.full(m, bs["tx_power_dbm"]),
         bs_height_m=np.full(m, bs["height_m"]),
-        bs_log10_frequency=np.full(m, math.log10(bs["frequency_mhz"])),
-        bs_log10_height=np.full(m, math.log10(bs["height_m"])),
+        link_gain=link_gain,
+        link_exponent=link_exponent,
         bs_compute_ups=np.full(m, bs["compute_units_per_s"]),
         bs_queue_capacity=int(bs["queue_capacity"]),
         dev_height_m=_per_device(scenario, "height_m"),
