@@ -116,21 +116,28 @@ def machine_info() -> dict[str, Any]:
 LATENCY_WORKING_SETS_KIB = (256, 1024, 2 * 1024, 4 * 1024, 8 * 1024, 32 * 1024, 256 * 1024)
 LINE_BYTES = 64
 LATENCY_HOPS = 1_000_000  # per timed chase: ~0.2 s at main memory's latency
+# The TLB probe: 4,096 lines (256 KiB, cache-resident) chased contiguously, then one per 4 KiB
+# page (16 MiB apart in all; +64 bytes per page so that they spread over the cache sets). The
+# second pays a TLB miss per load once the pages outnumber what the TLB maps.
+TLB_PROBE_LINES = 4096
+TLB_PROBE_STRIDE_BYTES = 4096 + LINE_BYTES
 # The core probe before every timed repeat: an empty Python loop of ~5-10 ms on this machine kind.
 CORE_PROBE_ITERATIONS = 300_000
 
 
-def chase_cycle(lines: int, seed: int = 0) -> Any:
-    """A random single cycle through ``lines`` cache lines: ``nxt[i * 8]`` holds the next line's slot.
+def chase_cycle(lines: int, seed: int = 0, stride_bytes: int = LINE_BYTES) -> Any:
+    """A random single cycle through ``lines`` cache lines: ``nxt[i * stride_bytes // 8]`` holds the next one's slot.
 
     The lines are linked in a random order, the last back to the first, so a chase visits every
-    line before it repeats; one int64 per 64-byte line is used, so every hop loads a different
-    line, in an order no prefetcher can guess.
+    line before it repeats; one int64 per line is used (lines ``stride_bytes`` apart), so every
+    hop loads a different line, in an order no prefetcher can guess.
     """
     import numpy as np
 
-    order = np.random.default_rng(seed).permutation(lines) * (LINE_BYTES // 8)
-    nxt = np.zeros(lines * (LINE_BYTES // 8), dtype=np.int64)
+    if stride_bytes < LINE_BYTES or stride_bytes % 8:
+        raise ValueError(f"stride_bytes={stride_bytes}: use a multiple of 8 of at least one line ({LINE_BYTES})")
+    order = np.random.default_rng(seed).permutation(lines) * (stride_bytes // 8)
+    nxt = np.zeros(lines * (stride_bytes // 8), dtype=np.int64)
     nxt[order] = np.roll(order, -1)
     return nxt
 
@@ -149,7 +156,12 @@ def bench_machine_speed() -> dict[str, Any]:
         nxt = chase_cycle(kib * 1024 // LINE_BYTES, seed=kib)
         load_latency_ns(nxt, nxt.size // 8)  # compile, and bring the working set in once
         latency[str(kib)] = min(load_latency_ns(nxt, LATENCY_HOPS) for _ in range(3))
-    return {"python_loop_10M_s": min(loop_s), "load_latency_ns": latency}
+    pages = {}
+    for layout, stride in (("contiguous", LINE_BYTES), ("one_per_page", TLB_PROBE_STRIDE_BYTES)):
+        nxt = chase_cycle(TLB_PROBE_LINES, seed=1, stride_bytes=stride)
+        load_latency_ns(nxt, TLB_PROBE_LINES)
+        pages[layout] = min(load_latency_ns(nxt, LATENCY_HOPS) for _ in range(3))
+    return {"python_loop_10M_s": min(loop_s), "load_latency_ns": latency, "page_spread_latency_ns": pages}
 
 
 def python_loop_s(iterations: int) -> float:
@@ -872,9 +884,16 @@ def speed_lines(speed: dict[str, Any] | None) -> list[str]:
         s = speed[when]
         latency = ", ".join(size_label(kib) for kib in s["load_latency_ns"])
         values = " / ".join(f"{ns:.1f}" for ns in s["load_latency_ns"].values())
+        pages = s.get("page_spread_latency_ns")  # (not in reports from before the TLB probe)
+        tlb = (
+            f"; {TLB_PROBE_LINES:,} lines one per 4 KiB page {pages['one_per_page']:.1f} ns,"
+            f" contiguous {pages['contiguous']:.1f} ns"
+            if pages
+            else ""
+        )
         lines.append(
             f"machine speed at the {when}: 10M-iteration Python loop {s['python_loop_10M_s']:.2f} s;"
-            f" dependent-load latency ({latency}) {values} ns"
+            f" dependent-load latency ({latency}) {values} ns{tlb}"
         )
     return lines
 

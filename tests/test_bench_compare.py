@@ -86,6 +86,21 @@ def test_memory_latency_probe_chases_every_line_once_per_cycle(lines):
     assert not nxt.reshape(lines, 8)[:, 1:].any()  # the other slots of each line are never read
 
 
+def test_tlb_probe_chases_one_line_per_page():
+    # The TLB probe's spread layout: the same cycle, one used line per 4 KiB page (+ a line).
+    bench = import_bench()
+    stride = bench.TLB_PROBE_STRIDE_BYTES // 8
+    nxt = bench.chase_cycle(64, seed=3, stride_bytes=bench.TLB_PROBE_STRIDE_BYTES)
+    seen, i = [], 0
+    for _ in range(64):
+        seen.append(i)
+        i = int(nxt[i])
+    assert i == 0 and sorted(seen) == list(range(0, 64 * stride, stride))
+    assert len({slot * 8 // 4096 for slot in seen}) == 64  # every line on its own page
+    with pytest.raises(ValueError, match="stride_bytes=12"):
+        bench.chase_cycle(4, stride_bytes=12)
+
+
 def test_machine_speed_lines_show_both_ends_of_the_run():
     bench = import_bench()
     start = {"python_loop_10M_s": 0.5, "load_latency_ns": {"256": 4.0, "8192": 20.0}}
@@ -98,6 +113,10 @@ def test_machine_speed_lines_show_both_ends_of_the_run():
         " dependent-load latency (256 KiB, 8 MiB) 4.5 / 90.0 ns",
     ]
     assert bench.speed_lines(None) == []  # reports written before the probe existed
+    start["page_spread_latency_ns"] = {"contiguous": 7.7, "one_per_page": 21.1}
+    assert bench.speed_lines({"start": start, "end": end})[0].endswith(
+        "4.0 / 20.0 ns; 4,096 lines one per 4 KiB page 21.1 ns, contiguous 7.7 ns"
+    )
 
 
 def test_steal_share_and_notes_of_the_report():
