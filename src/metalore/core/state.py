@@ -283,8 +283,9 @@ def _okumura_hata_links(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
         okumura_hata_power_law(bs["frequency_mhz"], bs["height_m"], float(h), bs["tx_power_dbm"], float(w))
         for h, w in zip(heights, noises, strict=True)
     ]
-    gain = np.array([[g for g, _ in links]] * scenario.num_bs, dtype=np.float64).reshape(scenario.num_bs, len(links))
-    exponent = np.full(scenario.num_bs, links[0][1] if links else 0.0)
+    # Every BS has the config's frequency, height and power: one row per BS, the same for all.
+    gain = np.tile(np.array([g for g, _ in links], dtype=np.float64), (scenario.num_bs, 1))
+    exponent = np.full(scenario.num_bs, links[0][1] if links else 0.0)  # (depends on the BS height only)
     return gain, exponent
 
 
