@@ -22,12 +22,18 @@ _SPEED_OF_LIGHT_MPS = 299_792_458.0
 
 
 @nb.njit(cache=True)
-def okumura_hata_db(distance_m: float, frequency_mhz: float, bs_height_m: float, device_height_m: float) -> float:
-    """Okumura-Hata urban loss for small/medium cities (formally valid up to 1.5 GHz)."""
+def okumura_hata_terms(frequency_mhz: float, bs_height_m: float, device_height_m: float) -> tuple[float, float]:
+    """Okumura-Hata's loss at 1 km and its slope (dB per decade): ``L(d) = L_1km + slope * log10(d_km)``."""
     log_f, log_hb = math.log10(frequency_mhz), math.log10(bs_height_m)
     a_hm = (1.1 * log_f - 0.7) * device_height_m - (1.56 * log_f - 0.8)
-    d_km = max(distance_m, MIN_DISTANCE_M) / 1000.0
-    return 69.55 + 26.16 * log_f - 13.82 * log_hb - a_hm + (44.9 - 6.55 * log_hb) * math.log10(d_km)
+    return 69.55 + 26.16 * log_f - 13.82 * log_hb - a_hm, 44.9 - 6.55 * log_hb
+
+
+@nb.njit(cache=True)
+def okumura_hata_db(distance_m: float, frequency_mhz: float, bs_height_m: float, device_height_m: float) -> float:
+    """Okumura-Hata urban loss for small/medium cities (formally valid up to 1.5 GHz)."""
+    loss_1km_db, slope_db = okumura_hata_terms(frequency_mhz, bs_height_m, device_height_m)
+    return loss_1km_db + slope_db * math.log10(max(distance_m, MIN_DISTANCE_M) / 1000.0)
 
 
 def okumura_hata_power_law(
@@ -35,17 +41,14 @@ def okumura_hata_power_law(
 ) -> tuple[float, float]:
     """``(gain, exponent)`` of an Okumura-Hata link's SNR as a power of the squared distance.
 
-    The loss is linear in ``log10 d``: ``L(d) = L_1km + slope * log10(d_km)``, so
+    The loss is linear in ``log10 d`` (``okumura_hata_terms``), so
     ``SNR(d) = 10**((P_tx - L(d) - 30) / 10) / noise = gain * (d_km**2)**exponent`` with
     ``gain`` the SNR at 1 km and ``exponent = -slope / 20``. ``snr_power_law`` evaluates it
     with one ``pow`` per link instead of a ``sqrt``, a ``log10`` and a ``pow`` (the step's
     association was ~19% of its time). Equal to ``snr_linear(tx, okumura_hata_db(d), noise)``
     up to rounding (relative differences ~1e-15; tests/test_core_units.py).
     """
-    log_f, log_hb = math.log10(frequency_mhz), math.log10(bs_height_m)
-    a_hm = (1.1 * log_f - 0.7) * device_height_m - (1.56 * log_f - 0.8)
-    loss_1km_db = 69.55 + 26.16 * log_f - 13.82 * log_hb - a_hm
-    slope_db = 44.9 - 6.55 * log_hb
+    loss_1km_db, slope_db = okumura_hata_terms(frequency_mhz, bs_height_m, device_height_m)
     return 10.0 ** ((tx_power_dbm - loss_1km_db - 30.0) / 10.0) / noise_w, -slope_db / 20.0
 
 
