@@ -82,22 +82,22 @@ SCALING_ROUNDS = 15
 # --------------------------------------------------------------------------- helpers
 def machine_info() -> dict[str, Any]:
     import gymnasium
+    import llvmlite.binding
     import numba
     import numpy
 
     import metalore
 
     cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
-        "cpu_model": cpu,
+        "cpu_model": cpu_field("model name") or cpu,
+        # The model name alone does not tell the machines of this kind apart ("AMD EPYC" has been
+        # a Zen 3 with 512 KiB of L2 per core and a Zen 4 with 1 MiB, about 2x apart in speed):
+        # LLVM's name for the host CPU (what numba compiles for), the CPUID numbers and the caches do.
+        "llvm_cpu": llvmlite.binding.get_host_cpu_name(),
+        "cpu_family_model_stepping": [cpu_field(key) for key in ("cpu family", "model", "stepping")],
+        "caches": cpu_caches(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
@@ -109,6 +109,31 @@ def machine_info() -> dict[str, Any]:
         "gymnasium": gymnasium.__version__,
         "metalore": metalore.__version__,
     }
+
+
+def cpu_field(key: str) -> str | None:
+    """The first value of ``key`` in /proc/cpuinfo (e.g. "model name", "cpu family"), None if absent."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name.strip() == key:
+                return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_caches(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> dict[str, str]:
+    """CPU 0's caches as {"L1d": "32K", "L2": "1024K", ...} (sysfs, per core); {} where unreadable."""
+    caches: dict[str, str] = {}
+    for index in sorted(root.glob("index*")):
+        try:
+            level, kind, size = ((index / f).read_text().strip() for f in ("level", "type", "size"))
+        except OSError:
+            continue
+        suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+        caches[f"L{level}{suffix}"] = size
+    return caches
 
 
 # Working sets of the memory-latency probe: within a core's L2, about what the 1,024-environment
@@ -922,11 +947,30 @@ def round_lines(scaling: dict[str, Any], kind: str, label: str) -> list[str]:
     ]
 
 
+def cpu_details(m: dict[str, Any]) -> str:
+    """The CPU suffix of the table's header, e.g. ' (znver4, family 25 model 17 stepping 1; L2 1024K, L3 32768K)'.
+
+    Empty when the record has none of these fields (results written before they were recorded).
+    """
+    parts = []
+    if m.get("llvm_cpu"):
+        parts.append(m["llvm_cpu"])
+    fms = m.get("cpu_family_model_stepping") or []
+    if len(fms) == 3 and all(fms):
+        parts.append("family {} model {} stepping {}".format(*fms))
+    caches = m.get("caches") or {}
+    text = ", ".join(parts)
+    levels = ", ".join(f"{k} {caches[k]}" for k in ("L2", "L3") if k in caches)
+    if levels:
+        text = f"{text}; {levels}" if text else levels
+    return f" ({text})" if text else ""
+
+
 def render_table(report: dict[str, Any]) -> str:
     m, r = report["machine"], report["results"]
     lines = [
-        f"MetaLore benchmark ({report['mode']} mode) on {m['cpu_model']}, {m['usable_cores']} usable cores "
-        f"({m['numba_threads']} numba threads, {m['numba_threading_layer']} layer)",
+        f"MetaLore benchmark ({report['mode']} mode) on {m['cpu_model']}{cpu_details(m)}, {m['usable_cores']}"
+        f" usable cores ({m['numba_threads']} numba threads, {m['numba_threading_layer']} layer)",
         f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, gymnasium {m['gymnasium']}, "
         f"metalore {m['metalore']}; {m['platform']}",
         f"load average before / after: {report['load_before']} / {report['load_after']}" + steal_note(report),

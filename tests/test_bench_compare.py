@@ -225,3 +225,30 @@ def test_committed_results_render_with_this_version_of_the_table():
     assert [c["name"] for c in report["checks"]] == [c["name"] for c in bench.checks_from(report["results"])]
     for check in report["checks"]:
         assert f"{check['ratio']:.2f}  {check['result']}" in table
+
+
+def test_machine_record_names_the_cpu_kind_and_its_caches(tmp_path):
+    bench = import_bench()
+    for level, kind, size in (
+        (1, "Data", "32K"),
+        (1, "Instruction", "32K"),
+        (2, "Unified", "1024K"),
+        (3, "Unified", "32768K"),
+    ):
+        index = tmp_path / f"index{level}{kind[0]}"
+        index.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (index / name).write_text(f"{value}\n")
+    (tmp_path / "index9").mkdir()  # an unreadable entry is skipped, not fatal
+    assert bench.cpu_caches(tmp_path) == {"L1d": "32K", "L1i": "32K", "L2": "1024K", "L3": "32768K"}
+    assert bench.cpu_caches(tmp_path / "missing") == {}
+    machine = {
+        "llvm_cpu": "znver4",
+        "cpu_family_model_stepping": ["25", "17", "1"],
+        "caches": {"L2": "1024K", "L3": "32768K"},
+    }
+    assert bench.cpu_details(machine) == " (znver4, family 25 model 17 stepping 1; L2 1024K, L3 32768K)"
+    assert bench.cpu_details({"caches": {"L2": "512K"}}) == " (L2 512K)"
+    assert bench.cpu_details({}) == ""  # reports written before these fields existed
+    record = bench.machine_info()
+    assert record["llvm_cpu"] and isinstance(record["caches"], dict)
