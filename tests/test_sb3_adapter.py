@@ -275,6 +275,13 @@ def test_attribute_and_method_access():
     assert vec_env.env_is_wrapped(Monitor) == [False, False, False]
     vec_env.set_attr("custom_flag", 1)
     assert vec_env.get_attr("custom_flag", indices=1) == [1]
+    vec_env.set_attr("custom_flag", 3)  # a custom attribute can be set again
+    assert vec_env.get_attr("custom_flag") == [3, 3, 3]
+    scenario, space = vec_env.get_attr("scenario")[0], vec_env.observation_space
+    for own in ("scenario", "observation_space", "action_space", "spec", "render_mode", "num_envs"):
+        with pytest.raises(AttributeError, match="custom attribute"):  # the core would not follow
+            vec_env.set_attr(own, None)
+    assert vec_env.get_attr("scenario")[0] is scenario and vec_env.get_attr("observation_space") == [space] * 3
     with pytest.raises(ValueError, match="subset"):
         vec_env.set_attr("custom_flag", 2, indices=[0])
     with pytest.raises(AttributeError, match="episode_summary"):

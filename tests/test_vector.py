@@ -275,6 +275,15 @@ def test_reset_mask_resets_only_selected_sub_envs():
         venv.reset(options={"reset_mask": np.array([0, 1, 0, 1])})
     with pytest.raises(ValueError, match="selects no sub-env"):
         venv.reset(options={"reset_mask": np.zeros(4, bool)})
+    fresh = MetaLoreVectorEnv(4, "paper")
+    with pytest.raises(ValueError, match=r"first reset must start every sub-env.*sub-envs \[1, 3\]"):
+        fresh.reset(seed=1, options={"reset_mask": ~mask})  # sub-envs 1 and 3 would step un-started
+    with pytest.raises(RuntimeError, match="call reset"):
+        fresh.step(half)  # the refused reset started nothing
+    fresh.reset(seed=1, options={"reset_mask": np.ones(4, bool)})  # a full mask is a full reset
+    reference = MetaLoreVectorEnv(4, "paper")
+    reference.reset(seed=1)
+    np.testing.assert_array_equal(fresh.step(half)[1], reference.step(half)[1])
 
 
 def test_reset_accepts_one_seed_per_sub_env():
@@ -283,6 +292,8 @@ def test_reset_accepts_one_seed_per_sub_env():
     assert info["seed"][0] == 7 and info["seed"][2] == 9
     with pytest.raises(ValueError, match="one per sub-env"):
         venv.reset(seed=[1, 2])
+    _, info = venv.reset(seed=np.array(5))  # a 0-d array is one seed, as the int 5
+    np.testing.assert_array_equal(info["seed"], [5, 6, 7])
     with pytest.raises(ValueError, match="non-negative"):
         venv.reset(seed=-1)
 
@@ -349,6 +360,7 @@ def test_info_is_a_dict_of_arrays_with_masks():
         (np.zeros((2, 3)), "shape"),
         (np.zeros(2), "shape"),
         ("half", "not numeric"),
+        (np.full((2, 2), 0.5 + 0.5j), "is complex"),  # not the real part with a warning
     ],
 )
 def test_invalid_actions_raise_clear_errors(actions, message):
@@ -356,6 +368,17 @@ def test_invalid_actions_raise_clear_errors(actions, message):
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         venv.step(actions)
+
+
+def test_a_non_finite_action_in_a_large_batch_names_its_sub_env():
+    venv = MetaLoreVectorEnv(64, "paper")
+    venv.reset(seed=0)
+    actions = np.full((64, 2), 0.5)
+    actions[40, 1] = np.nan
+    actions[50] = np.inf
+    with pytest.raises(ValueError, match=r"sub-env 40 is \[0.5, nan\].*\(2 of 64 sub-envs") as err:
+        venv.step(actions)
+    assert len(str(err.value)) < 200  # the sub-env, not 128 values
 
 
 def test_per_sub_env_read_outs_check_their_index():

@@ -85,6 +85,10 @@ def validate_action(
         return out
     if action is None:
         raise ValueError(f"action is None: pass a float array of shape {expected} (bw_ue, comp_ue per BS)")
+    if np.iscomplexobj(action):  # (numpy would drop the imaginary parts with a warning only)
+        raise ValueError(
+            f"action {action!r} is complex: pass a real float array of shape {expected} (bw_ue, comp_ue per BS)"
+        )
     try:
         arr = np.asarray(action, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -101,8 +105,18 @@ def validate_action(
             )
     # Element-wise: a sum would also be non-finite for finite values that overflow it (1e308 +
     # 1e308), which are clipped like any out-of-range value (and numpy would warn).
-    if not np.isfinite(arr).all():
-        raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        if not batch_shape:
+            raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
+        # A batch: name the sub-envs (not thousands of values).
+        rows = np.flatnonzero(~finite.reshape(int(np.prod(batch_shape)), -1).all(axis=1))
+        first = np.unravel_index(rows[0], batch_shape)
+        where = first[0] if len(first) == 1 else tuple(int(i) for i in first)
+        raise ValueError(
+            f"the action of sub-env {where} is {arr[first].tolist()}, with NaN or infinity"
+            f" ({rows.size} of {arr.shape[0]} sub-envs' actions are): every entry must be a finite number"
+        )
     result = np.empty(expected) if out is None else out
     assert result.shape == expected, f"out has shape {result.shape}, expected {expected}"
     np.maximum(arr, -1.0 if symmetric else 0.0, out=result)

@@ -97,6 +97,7 @@ class MetaLoreSB3VecEnv(VecEnv):
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self._actions: np.ndarray | None = None
         self._waiting = False  # step_async was called and step_wait not yet (None is an action too)
+        self._custom_attrs: set[str] = set()  # names set_attr added (the vector env's own are refused)
         # The single env's spec (get_attr("spec")): make_sb3_vec_env sets it from the id; a vector
         # env from gymnasium.make_vec carries its id's spec with the vector's own kwargs added.
         self.single_spec: EnvSpec | None = venv.single_spec
@@ -169,13 +170,26 @@ class MetaLoreSB3VecEnv(VecEnv):
         return [value for _ in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        """Set ``attr_name`` on the shared vector env; ``indices`` must select every sub-env."""
+        """Set a custom attribute ``attr_name`` on the shared vector env; ``indices`` must select every sub-env.
+
+        New names (a curriculum flag, say) are stored for ``get_attr``. The vector env's own
+        attributes (``scenario``, the spaces, ``spec``, ``render_mode``, ...) are refused, as the
+        vector env's ``set_attr`` refuses them: the batched core would not follow the change.
+        """
         if set(self._get_indices(indices)) != set(range(self.num_envs)):
             raise ValueError(
                 f"cannot set {attr_name!r} on a subset of sub-envs: they share one MetaLoreVectorEnv;"
                 " pass indices=None to set it for all"
             )
-        setattr(self.venv, _SINGLE_ENV_ATTRS.get(attr_name, attr_name), value)
+        target = _SINGLE_ENV_ATTRS.get(attr_name, attr_name)
+        if attr_name == "spec" or (hasattr(self.venv, target) and target not in self._custom_attrs):
+            raise AttributeError(
+                f"cannot set {attr_name!r}: it belongs to the shared MetaLoreVectorEnv, whose batched core"
+                " would not follow the change; create a new env (make_sb3_vec_env with config=...) instead."
+                " Only new, custom attribute names can be set"
+            )
+        self._custom_attrs.add(target)
+        setattr(self.venv, target, value)
 
     def env_method(
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any

@@ -270,7 +270,16 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
         """
         ids = self._all
         if options and "reset_mask" in options:
-            ids = self._all[self._reset_mask(options["reset_mask"])]
+            mask = self._reset_mask(options["reset_mask"])
+            ids = self._all[mask]
+            if not self._started and ids.size < self.num_envs:
+                unset = np.flatnonzero(~mask).tolist()
+                raise ValueError(
+                    f"the first reset must start every sub-env, but reset_mask leaves out sub-envs {unset}:"
+                    " call reset() without reset_mask first (a seed list with None entries also works)"
+                )
+        if isinstance(seed, np.ndarray) and seed.ndim == 0:  # np.array(5): one seed, like 5
+            seed = seed.item()
         if seed is not None and not (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
             seeds = self._seeds_for(seed, self._all)[ids]
         else:
