@@ -120,6 +120,7 @@ def test_truncation_and_reset_required():
         (0.5, r"shape \(\), expected \(2,\)"),
         ("left", "not numeric"),
         (None, "action is None"),
+        ([0.5 + 1j, 0.5], "is complex"),
     ],
 )
 def test_invalid_actions_raise_clear_errors(action, message):
