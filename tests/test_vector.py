@@ -281,6 +281,8 @@ def test_reset_mask_resets_only_selected_sub_envs():
     with pytest.raises(RuntimeError, match="call reset"):
         fresh.step(half)  # the refused reset started nothing
     fresh.reset(seed=1, options={"reset_mask": np.ones(4, bool)})  # a full mask is a full reset
+    with pytest.raises(ValueError, match=r"sub-envs \[1, 2, 3, 4, 5, 6, 7, 8, \.\.\. \(11 in all\)\]"):
+        MetaLoreVectorEnv(12, "paper").reset(options={"reset_mask": np.arange(12) == 0})  # a long list is cut
     reference = MetaLoreVectorEnv(4, "paper")
     reference.reset(seed=1)
     np.testing.assert_array_equal(fresh.step(half)[1], reference.step(half)[1])

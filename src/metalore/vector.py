@@ -274,8 +274,9 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
             ids = self._all[mask]
             if not self._started and ids.size < self.num_envs:
                 unset = np.flatnonzero(~mask).tolist()
+                shown = ", ".join(map(str, unset[:8])) + (f", ... ({len(unset)} in all)" if len(unset) > 8 else "")
                 raise ValueError(
-                    f"the first reset must start every sub-env, but reset_mask leaves out sub-envs {unset}:"
+                    f"the first reset must start every sub-env, but reset_mask leaves out sub-envs [{shown}]:"
                     " call reset() without reset_mask first (a seed list with None entries also works)"
                 )
         if isinstance(seed, np.ndarray) and seed.ndim == 0:  # np.array(5): one seed, like 5
