@@ -110,12 +110,13 @@ def validate_action(
         if not batch_shape:
             raise ValueError(f"action {arr.tolist()} contains NaN or infinity: every entry must be a finite number")
         # A batch: name the sub-envs (not thousands of values).
-        rows = np.flatnonzero(~finite.reshape(int(np.prod(batch_shape)), -1).all(axis=1))
+        count = int(np.prod(batch_shape))
+        rows = np.flatnonzero(~finite.reshape(count, -1).all(axis=1))
         first = np.unravel_index(rows[0], batch_shape)
         where = first[0] if len(first) == 1 else tuple(int(i) for i in first)
         raise ValueError(
             f"the action of sub-env {where} is {arr[first].tolist()}, with NaN or infinity"
-            f" ({rows.size} of {arr.shape[0]} sub-envs' actions are): every entry must be a finite number"
+            f" ({rows.size} of {count} sub-envs' actions are): every entry must be a finite number"
         )
     result = np.empty(expected) if out is None else out
     assert result.shape == expected, f"out has shape {result.shape}, expected {expected}"
