@@ -277,7 +277,8 @@ class MetaLoreVectorEnv(gym.vector.VectorEnv):
                 shown = ", ".join(map(str, unset[:8])) + (f", ... ({len(unset)} in all)" if len(unset) > 8 else "")
                 raise ValueError(
                     f"the first reset must start every sub-env, but reset_mask leaves out sub-envs [{shown}]:"
-                    " call reset() without reset_mask first (a seed list with None entries also works)"
+                    " call reset() without reset_mask first (to seed only some sub-envs, pass a seed list with None"
+                    " for the others)"
                 )
         if isinstance(seed, np.ndarray) and seed.ndim == 0:  # np.array(5): one seed, like 5
             seed = seed.item()
